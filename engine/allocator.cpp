@@ -1,0 +1,83 @@
+// Caching allocator.
+#include "engine/allocator.h"
+
+#include <bit>
+
+#include "engine/error.h"
+
+namespace trine {
+
+CachingAllocator::CachingAllocator(std::string device_name, RawAlloc raw_alloc, RawFree raw_free)
+    : device_name_(std::move(device_name)),
+      raw_alloc_(std::move(raw_alloc)),
+      raw_free_(std::move(raw_free)) {}
+
+CachingAllocator::~CachingAllocator() {
+  empty_cache();
+}
+
+size_t CachingAllocator::round_size(size_t bytes) {
+  if (bytes <= 512) return 512;
+  size_t step = std::bit_floor(bytes - 1) / 8;  // 1/8 of the power of two below
+  return (bytes + step - 1) / step * step;
+}
+
+void* CachingAllocator::allocate(size_t bytes) {
+  const size_t size = round_size(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Reuse the smallest free block that fits without wasting more than a quarter of it.
+  auto it = free_.lower_bound(size);
+  if (it != free_.end() && it->first <= size + size / 4) {
+    void* ptr = it->second;
+    size_t block = it->first;
+    free_.erase(it);
+    stats_.bytes_cached -= static_cast<int64_t>(block);
+    in_use_[ptr] = block;
+    stats_.bytes_in_use += static_cast<int64_t>(block);
+    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+    return ptr;
+  }
+  void* ptr = raw_alloc_(size);
+  if (!ptr && !free_.empty()) {  // out of memory: give the cache back and retry once
+    for (auto& [s, p] : free_) raw_free_(p), ++stats_.system_frees;
+    free_.clear();
+    stats_.bytes_cached = 0;
+    ptr = raw_alloc_(size);
+  }
+  TRINE_CHECK(ptr, "out of memory on ", device_name_, ": could not allocate ", bytes, " bytes (",
+              stats_.bytes_in_use, " bytes in use)");
+  ++stats_.system_allocs;
+  in_use_[ptr] = size;
+  stats_.bytes_in_use += static_cast<int64_t>(size);
+  stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+  return ptr;
+}
+
+void CachingAllocator::deallocate(void* ptr) {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = in_use_.find(ptr);
+  if (it == in_use_.end()) return;  // not ours; never happens through Storage
+  size_t block = it->second;
+  in_use_.erase(it);
+  stats_.bytes_in_use -= static_cast<int64_t>(block);
+  stats_.bytes_cached += static_cast<int64_t>(block);
+  free_.emplace(block, ptr);
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [size, ptr] : free_) {
+    raw_free_(ptr);
+    ++stats_.system_frees;
+  }
+  free_.clear();
+  stats_.bytes_cached = 0;
+}
+
+}  // namespace trine

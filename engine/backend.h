@@ -1,0 +1,188 @@
+// Backend: the small set of device primitives every op is built from. One implementation per
+// device (engine/cpu, engine/cuda); ops above this interface never branch on the device.
+//
+// All pointers are device pointers of the backend's device. Shapes are in elements. Unless a
+// primitive says "accumulates", it overwrites its output. Every primitive must leave the output
+// fully written, so callers may hand over uninitialized memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/device.h"
+#include "engine/shape.h"
+
+namespace trine {
+
+// Elementwise unary functions; p0/p1 are the parameters noted.
+enum class UnaryOp {
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Relu,
+  LeakyRelu,  // p0 = negative slope
+  Sigmoid,
+  Tanh,
+  Softplus,  // log(1 + e^x), computed stably
+  Pow,       // x^p0
+  Clamp,     // min(max(x, p0), p1)
+  Square,
+  Recip,      // 1/x
+  AddScalar,  // x + p0
+  MulScalar,  // x * p0
+};
+
+// Elementwise binary functions with broadcasting. Comparisons return 1 or 0.
+enum class BinaryOp { Add, Sub, Mul, Div, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
+
+enum class ReduceOp { Sum, Max, Min };
+
+enum class PoolKind { Max, Avg };
+
+// A strided read of a broadcast operand: element [i0, i1, ...] is ptr[sum ik * strides[k]].
+struct StridedIn {
+  const float* ptr;
+  Shape strides;
+};
+
+// Geometry of a 2-D convolution over one image (NCHW), and the size of its output.
+struct ConvGeom {
+  int64_t C, H, W;  // input channels and size
+  int64_t kh, kw;   // kernel
+  int64_t sh, sw;   // stride
+  int64_t ph, pw;   // zero padding
+  int64_t OH, OW;   // output size
+  int64_t col_rows() const { return C * kh * kw; }
+};
+
+// Geometry of a 2-D pooling window over one (N*C) plane.
+struct PoolGeom {
+  int64_t H, W, kh, kw, sh, sw, ph, pw, OH, OW;
+};
+
+// Hyper-parameters of one optimizer update.
+struct SgdStep {
+  float lr, momentum, dampening, weight_decay;
+  bool nesterov;
+  bool first;  // first step: the momentum buffer is set to the gradient
+};
+struct AdamStep {
+  float lr, beta1, beta2, eps, weight_decay;
+  bool decoupled;  // AdamW: decay the weights directly instead of adding to the gradient
+  int64_t step;    // 1-based, for bias correction
+};
+
+// Allocation counters of a backend's caching allocator.
+struct AllocatorStats {
+  int64_t system_allocs = 0;  // calls that reached malloc/cudaMalloc
+  int64_t system_frees = 0;
+  int64_t bytes_in_use = 0;
+  int64_t bytes_cached = 0;  // held in free lists, ready for reuse
+  int64_t peak_bytes_in_use = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  // One line for banners and benchmarks, e.g. "cpu: OpenBLAS 0.3.21 kernel Cooperlake, 2 threads".
+  virtual std::string description() const = 0;
+
+  // ---- memory (cached: no system call for a size that was freed before)
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual AllocatorStats allocator_stats() const = 0;
+  virtual void empty_cache() = 0;
+  virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() {}
+
+  // ---- fills and copies
+  virtual void fill(float* out, int64_t n, float value) = 0;
+  virtual void fill_i32(int32_t* out, int64_t n, int32_t value) = 0;
+  virtual void cast_i32_to_f32(const int32_t* x, float* out, int64_t n) = 0;
+  virtual void cast_f32_to_i32(const float* x, int32_t* out, int64_t n) = 0;  // truncates
+  // dst[i] = src[i] over `shape`, both read through strides (0 strides broadcast the source).
+  virtual void copy_strided(const float* src, const Shape& src_strides, float* dst,
+                            const Shape& dst_strides, const Shape& shape) = 0;
+
+  // ---- elementwise
+  virtual void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) = 0;
+  // gx = gy * f'(x); `y` is f(x) (used by Exp, Sqrt, Sigmoid, Tanh).
+  virtual void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy,
+                              float* gx, int64_t n, float p0, float p1) = 0;
+  // out (contiguous, `shape`) = op(a, b); a and b read through broadcast strides. `out` may
+  // alias an operand that is read with contiguous strides (in-place update).
+  virtual void binary(BinaryOp op, const StridedIn& a, const StridedIn& b, float* out,
+                      const Shape& shape) = 0;
+  // out = cond != 0 ? a : b, all contiguous of length n.
+  virtual void where(const float* cond, const float* a, const float* b, float* out, int64_t n) = 0;
+
+  // ---- reductions over the middle axis of x viewed as [outer, n, inner] -> out [outer, inner].
+  // For Max/Min, `index` (may be null) receives the position along n (lowest on ties).
+  virtual void reduce(ReduceOp op, const float* x, float* out, int32_t* index, int64_t outer,
+                      int64_t n, int64_t inner) = 0;
+
+  // ---- indexing, with x viewed as [outer, n, inner]
+  // out[o, j, i] = x[o, idx[j], i] for j < n_idx.
+  virtual void index_select(const float* x, int64_t outer, int64_t n, int64_t inner,
+                            const int32_t* idx, int64_t n_idx, float* out) = 0;
+  // Accumulates: x[o, idx[j], i] += g[o, j, i].
+  virtual void index_add(const float* g, int64_t outer, int64_t n, int64_t inner,
+                         const int32_t* idx, int64_t n_idx, float* x) = 0;
+  // out[o, j, i] = x[o, idx[o, j, i], i] for j < n_idx (torch.gather).
+  virtual void gather(const float* x, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                      int64_t n_idx, float* out) = 0;
+  // Accumulates: x[o, idx[o, j, i], i] += g[o, j, i].
+  virtual void scatter_add(const float* g, int64_t outer, int64_t n, int64_t inner,
+                           const int32_t* idx, int64_t n_idx, float* x) = 0;
+
+  // ---- dense linear algebra (row-major). C = alpha op(A) op(B) + beta C, op(A) is m x k.
+  virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                    int64_t ldc) = 0;
+  // `batch` independent gemms, operand i starting at ptr + i * stride.
+  virtual void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float* a, int64_t lda, int64_t stride_a,
+                            const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                            int64_t ldc, int64_t stride_c, int64_t batch) = 0;
+
+  // ---- convolution helpers over `images` consecutive NCHW images.
+  // col is [C*kh*kw, images*OH*OW]: column (img*OH*OW + oy*OW + ox) holds that output's patch.
+  virtual void im2col(const float* x, const ConvGeom& g, int64_t images, float* col) = 0;
+  // Inverse scatter of im2col: x (overwritten) = sum of every patch entry that reads it.
+  virtual void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) = 0;
+
+  // ---- pooling over `planes` = N*C planes. Max pooling records the arg-max (flat index into
+  // the H*W plane) per output; padded cells never win. Average pooling divides by kh*kw.
+  virtual void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes,
+                              float* out, int32_t* argmax) = 0;
+  // gx (overwritten) from gy.
+  virtual void pool2d_backward(PoolKind kind, const float* gy, const int32_t* argmax,
+                               const PoolGeom& g, int64_t planes, float* gx) = 0;
+
+  // ---- counter-based random numbers: element i depends only on (seed, offset + i), so every
+  // backend produces the same stream bit for bit.
+  virtual void random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) = 0;
+  virtual void random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) = 0;
+
+  // ---- optimizer updates, in place on parameter p and its state buffers.
+  virtual void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
+                        const SgdStep& s) = 0;
+  virtual void adam_step(float* p, const float* g, float* m, float* v, int64_t n,
+                         const AdamStep& s) = 0;
+};
+
+// The backend for a device. CPU always exists; CUDA throws when trine was built without it or
+// no GPU is present.
+Backend& backend_for(const Device& device);
+
+// True when this build has the CUDA backend and a GPU is visible.
+bool cuda_available();
+
+}  // namespace trine

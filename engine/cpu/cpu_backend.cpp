@@ -1,0 +1,116 @@
+// CpuBackend: memory, fills, copies, GEMM, random numbers and optimizer updates.
+// Elementwise/reduction/indexing loops are in cpu_elementwise.cpp, conv/pool in cpu_conv.cpp.
+#include "engine/cpu/cpu_backend.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/cpu/blas.h"
+#include "engine/cpu/cpu_loops.h"
+#include "engine/parallel.h"
+#include "engine/philox.h"
+#include "engine/random.h"
+
+namespace trine {
+
+CpuBackend::CpuBackend()
+    : allocator_(
+          "cpu",
+          [](size_t bytes) -> void* { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); },
+          [](void* p) { std::free(p); }) {}
+
+std::string CpuBackend::description() const {
+  return "cpu: " + blas::summary() + ", " + std::to_string(num_threads()) + " loop threads";
+}
+
+void CpuBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  copy(dst, src, bytes);
+}
+void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  copy(dst, src, bytes);
+}
+void CpuBackend::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  auto* d = static_cast<char*>(dst);
+  auto* s = static_cast<const char*>(src);
+  parallel_for(static_cast<int64_t>(bytes), 1 << 20, [&](int64_t b, int64_t e) {
+    std::memmove(d + b, s + b, static_cast<size_t>(e - b));
+  });
+}
+
+void CpuBackend::fill(float* out, int64_t n, float value) {
+  cpu::map_n(n, [=](int64_t i) { out[i] = value; });
+}
+void CpuBackend::fill_i32(int32_t* out, int64_t n, int32_t value) {
+  cpu::map_n(n, [=](int64_t i) { out[i] = value; });
+}
+void CpuBackend::cast_i32_to_f32(const int32_t* x, float* out, int64_t n) {
+  cpu::map_n(n, [=](int64_t i) { out[i] = static_cast<float>(x[i]); });
+}
+void CpuBackend::cast_f32_to_i32(const float* x, int32_t* out, int64_t n) {
+  cpu::map_n(n, [=](int64_t i) { out[i] = static_cast<int32_t>(x[i]); });
+}
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                      float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // BLAS rejects k = 0 leading dimensions; the product is empty
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+    return;
+  }
+  blas::sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void CpuBackend::gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                              float alpha, const float* a, int64_t lda, int64_t stride_a,
+                              const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                              int64_t ldc, int64_t stride_c, int64_t batch) {
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+         c + i * stride_c, ldc);
+}
+
+void CpuBackend::random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  cpu::map_n(n, [=](int64_t i) { out[i] = philox::uniform(seed, offset + i); });
+}
+
+void CpuBackend::random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  cpu::map_n(n, [=](int64_t i) {
+    philox::U4 w = philox::draw(seed, offset + i);
+    out[i] = normal_from_uniforms(philox::to_unit(w.x[0]), philox::to_unit(w.x[1]));
+  });
+}
+
+void CpuBackend::sgd_step(float* p, const float* g, float* buf, int64_t n, const SgdStep& s) {
+  cpu::map_n(n, [=](int64_t i) {
+    float d = g[i] + s.weight_decay * p[i];
+    if (s.momentum != 0.f) {
+      buf[i] = s.first ? d : s.momentum * buf[i] + (1.f - s.dampening) * d;
+      d = s.nesterov ? d + s.momentum * buf[i] : buf[i];
+    }
+    p[i] -= s.lr * d;
+  });
+}
+
+void CpuBackend::adam_step(float* p, const float* g, float* m, float* v, int64_t n,
+                           const AdamStep& s) {
+  const float bc1 = 1.f - std::pow(s.beta1, static_cast<float>(s.step));
+  const float bc2 = 1.f - std::pow(s.beta2, static_cast<float>(s.step));
+  const float step_size = s.lr / bc1;
+  const float inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
+  cpu::map_n(n, [=](int64_t i) {
+    float grad = g[i];
+    if (s.decoupled)
+      p[i] *= 1.f - s.lr * s.weight_decay;
+    else
+      grad += s.weight_decay * p[i];
+    m[i] = s.beta1 * m[i] + (1.f - s.beta1) * grad;
+    v[i] = s.beta2 * v[i] + (1.f - s.beta2) * grad * grad;
+    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + s.eps);
+  });
+}
+
+}  // namespace trine

@@ -1,0 +1,76 @@
+// CpuBackend: the CPU implementation of Backend. GEMM goes to OpenBLAS (engine/cpu/blas.h);
+// every other primitive is a plain loop, split across cores with parallel_for.
+#pragma once
+
+#include "engine/allocator.h"
+#include "engine/backend.h"
+
+namespace trine {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend();
+  Device device() const override { return Device::cpu(); }
+  std::string description() const override;
+
+  void* allocate(size_t bytes) override { return allocator_.allocate(bytes); }
+  void deallocate(void* ptr, size_t) override { allocator_.deallocate(ptr); }
+  AllocatorStats allocator_stats() const override { return allocator_.stats(); }
+  void empty_cache() override { allocator_.empty_cache(); }
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+
+  void fill(float* out, int64_t n, float value) override;
+  void fill_i32(int32_t* out, int64_t n, int32_t value) override;
+  void cast_i32_to_f32(const int32_t* x, float* out, int64_t n) override;
+  void cast_f32_to_i32(const float* x, int32_t* out, int64_t n) override;
+  void copy_strided(const float* src, const Shape& src_strides, float* dst,
+                    const Shape& dst_strides, const Shape& shape) override;
+
+  void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) override;
+  void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy, float* gx,
+                      int64_t n, float p0, float p1) override;
+  void binary(BinaryOp op, const StridedIn& a, const StridedIn& b, float* out,
+              const Shape& shape) override;
+  void where(const float* cond, const float* a, const float* b, float* out, int64_t n) override;
+  void reduce(ReduceOp op, const float* x, float* out, int32_t* index, int64_t outer, int64_t n,
+              int64_t inner) override;
+
+  void index_select(const float* x, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                    int64_t n_idx, float* out) override;
+  void index_add(const float* g, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                 int64_t n_idx, float* x) override;
+  void gather(const float* x, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+              int64_t n_idx, float* out) override;
+  void scatter_add(const float* g, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                   int64_t n_idx, float* x) override;
+
+  void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+            int64_t ldc) override;
+  void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                    int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                    int64_t batch) override;
+
+  void im2col(const float* x, const ConvGeom& g, int64_t images, float* col) override;
+  void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) override;
+  void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes, float* out,
+                      int32_t* argmax) override;
+  void pool2d_backward(PoolKind kind, const float* gy, const int32_t* argmax, const PoolGeom& g,
+                       int64_t planes, float* gx) override;
+
+  void random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) override;
+  void random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) override;
+
+  void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
+                const SgdStep& s) override;
+  void adam_step(float* p, const float* g, float* m, float* v, int64_t n,
+                 const AdamStep& s) override;
+
+ private:
+  CachingAllocator allocator_;
+};
+
+}  // namespace trine

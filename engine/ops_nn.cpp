@@ -1,0 +1,218 @@
+// Neural-network ops: conv2d (im2col + one SGEMM per chunk of images), pooling, batch norm and
+// dropout, with their gradients.
+#include <algorithm>
+
+#include "engine/ops_util.h"
+#include "engine/random.h"
+
+namespace trine {
+
+namespace {
+
+// Images per im2col chunk: big GEMMs, but a column buffer of at most ~16 MB.
+int64_t conv_chunk(const ConvGeom& g, int64_t n) {
+  const int64_t per_image = g.col_rows() * g.OH * g.OW * 4;
+  return std::clamp<int64_t>((16 << 20) / std::max<int64_t>(per_image, 1), 1, n);
+}
+
+ConvGeom conv_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
+  TRINE_CHECK(x.dim() == 4, "conv2d: input must be [N,C,H,W], got ", x.shape_str());
+  TRINE_CHECK(w.dim() == 4, "conv2d: weight must be [M,C,kh,kw], got ", w.shape_str());
+  TRINE_CHECK(x.size(1) == w.size(1), "conv2d: input has ", x.size(1), " channels ", x.shape_str(),
+              " but the weight expects ", w.size(1), " ", w.shape_str());
+  TRINE_CHECK(o.stride_h >= 1 && o.stride_w >= 1 && o.pad_h >= 0 && o.pad_w >= 0,
+              "conv2d: stride must be >= 1 and padding >= 0, got stride ", o.stride_h, "x",
+              o.stride_w, " padding ", o.pad_h, "x", o.pad_w);
+  ConvGeom g{x.size(1),  x.size(2), x.size(3), w.size(2), w.size(3), o.stride_h,
+             o.stride_w, o.pad_h,   o.pad_w,   0,         0};
+  g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
+  g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
+  TRINE_CHECK(g.H + 2 * g.ph >= g.kh && g.W + 2 * g.pw >= g.kw, "conv2d: kernel ", g.kh, "x", g.kw,
+              " is larger than the padded input ", g.H + 2 * g.ph, "x", g.W + 2 * g.pw);
+  return g;
+}
+
+PoolGeom pool_geom(const Tensor& x, int64_t k, int64_t s, int64_t p, const char* op) {
+  TRINE_CHECK(x.dim() == 4, op, ": input must be [N,C,H,W], got ", x.shape_str());
+  TRINE_CHECK(k >= 1 && s >= 1 && p >= 0 && 2 * p <= k, op, ": invalid kernel ", k, ", stride ", s,
+              ", padding ", p, " (padding must be at most half the kernel)");
+  PoolGeom g{x.size(2), x.size(3), k, k, s, s, p, p, 0, 0};
+  TRINE_CHECK(g.H + 2 * p >= k && g.W + 2 * p >= k, op, ": kernel ", k,
+              " is larger than the padded input of shape ", x.shape_str());
+  g.OH = (g.H + 2 * p - k) / s + 1;
+  g.OW = (g.W + 2 * p - k) / s + 1;
+  return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
+  detail::check_float(x, "conv2d", "input");
+  detail::check_float(w, "conv2d", "weight");
+  detail::check_same_device(x, w, "conv2d");
+  const ConvGeom g = conv_geom(x, w, o);
+  const int64_t N = x.size(0), M = w.size(0), K = g.col_rows(), ohw = g.OH * g.OW;
+  if (b.defined())
+    TRINE_CHECK(b.dim() == 1 && b.size(0) == M, "conv2d: bias ", b.shape_str(), " for ", M,
+                " output channels");
+  Backend& be = x.backend();
+  Tensor out = Tensor::empty({N, M, g.OH, g.OW}, x.device());
+  const int64_t chunk = conv_chunk(g, N);
+  Tensor col = Tensor::empty({K, chunk * ohw}, x.device());
+  Tensor tmp = Tensor::empty({M, chunk * ohw}, x.device());
+  for (int64_t i0 = 0; i0 < N; i0 += chunk) {
+    const int64_t n = std::min(chunk, N - i0);
+    be.im2col(x.data() + i0 * g.C * g.H * g.W, g, n, col.data());
+    // tmp [M, n*ohw] = W [M, K] @ col [K, n*ohw]   (col's row stride is chunk*ohw)
+    be.gemm(false, false, M, n * ohw, K, 1.f, w.data(), K, col.data(), chunk * ohw, 0.f, tmp.data(),
+            chunk * ohw);
+    // out[i0+img, m, p] = tmp[m, img*ohw + p]
+    be.copy_strided(tmp.data(), {ohw, chunk * ohw, 1}, out.data() + i0 * M * ohw, {M * ohw, ohw, 1},
+                    {n, M, ohw});
+  }
+  if (b.defined()) {
+    be.binary(BinaryOp::Add, {out.data(), {M * ohw, ohw, 1}}, {b.data(), {0, 1, 0}}, out.data(),
+              {N, M, ohw});
+  }
+  if (!any_requires_grad({&x, &w, &b})) return out;
+  Tensor xd = x.detach(), wd = w.detach();
+  const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
+  const bool gb_needed = b.defined() && b.requires_grad();
+  return record(out, "conv2d", {x, w, b}, [=](const Tensor& gy) -> Grads {
+    Backend& bk = gy.backend();
+    Tensor gx = gx_needed ? Tensor::empty(xd.shape(), xd.device()) : Tensor();
+    Tensor gw = gw_needed ? Tensor::zeros(wd.shape(), wd.device()) : Tensor();
+    Tensor colb = Tensor::empty({K, chunk * ohw}, gy.device());
+    Tensor gyt = Tensor::empty({M, chunk * ohw}, gy.device());
+    for (int64_t i0 = 0; i0 < N; i0 += chunk) {
+      const int64_t n = std::min(chunk, N - i0);
+      // gyt [M, n*ohw] from gy[i0.., M, ohw]
+      bk.copy_strided(gy.data() + i0 * M * ohw, {M * ohw, ohw, 1}, gyt.data(),
+                      {ohw, chunk * ohw, 1}, {n, M, ohw});
+      if (gw_needed) {  // gW [M,K] += gyt [M, n*ohw] @ col^T
+        bk.im2col(xd.data() + i0 * g.C * g.H * g.W, g, n, colb.data());
+        bk.gemm(false, true, M, K, n * ohw, 1.f, gyt.data(), chunk * ohw, colb.data(), chunk * ohw,
+                1.f, gw.data(), K);
+      }
+      if (gx_needed) {  // gcol [K, n*ohw] = W^T @ gyt, then scattered back to the images
+        bk.gemm(true, false, K, n * ohw, M, 1.f, wd.data(), K, gyt.data(), chunk * ohw, 0.f,
+                colb.data(), chunk * ohw);
+        bk.col2im(colb.data(), g, n, gx.data() + i0 * g.C * g.H * g.W);
+      }
+    }
+    Tensor gb = gb_needed ? sum(gy.reshape({N, M, ohw}), {0, 2}) : Tensor();
+    return {gx, gw, gb};
+  });
+}
+
+namespace {
+
+Tensor pool2d(PoolKind kind, const char* name, const Tensor& x, int64_t k, int64_t s, int64_t p) {
+  detail::check_float(x, name);
+  const PoolGeom g = pool_geom(x, k, s == 0 ? k : s, p, name);
+  const int64_t planes = x.size(0) * x.size(1);
+  Tensor out = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, x.device());
+  Tensor argmax;
+  if (kind == PoolKind::Max) argmax = Tensor::empty(out.shape(), x.device(), DType::I32);
+  x.backend().pool2d_forward(kind, x.data(), g, planes, out.data(),
+                             argmax.defined() ? argmax.int_data() : nullptr);
+  Shape xshape = x.shape();
+  return record(out, name, {x}, [=](const Tensor& gy) -> Grads {
+    Tensor gx = Tensor::empty(xshape, gy.device());
+    gy.backend().pool2d_backward(kind, gy.data(), argmax.defined() ? argmax.int_data() : nullptr, g,
+                                 planes, gx.data());
+    return {gx};
+  });
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
+  return pool2d(PoolKind::Max, "max_pool2d", x, kernel, stride, pad);
+}
+
+Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
+  return pool2d(PoolKind::Avg, "avg_pool2d", x, kernel, stride, pad);
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  detail::check_float(x, "global_avg_pool2d");
+  TRINE_CHECK(x.dim() == 4, "global_avg_pool2d: input must be [N,C,H,W], got ", x.shape_str());
+  return mean(x.reshape({x.size(0), x.size(1), -1}), {2});
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  float momentum, float eps) {
+  detail::check_float(x, "batch_norm");
+  TRINE_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N,C] or [N,C,H,W], got ",
+              x.shape_str());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.numel() / std::max<int64_t>(1, N * C);
+  // Per-channel parameters broadcast as [1, C, 1] over x viewed as [N, C, HW].
+  auto chan = [&](const Tensor& t, const char* what) {
+    if (!t.defined()) return t;
+    detail::check_float(t, "batch_norm", what);
+    TRINE_CHECK(t.dim() == 1 && t.size(0) == C, "batch_norm: ", what, " of shape ", t.shape_str(),
+                " for ", C, " channels");
+    return t.reshape({1, C, 1});
+  };
+  Tensor x3 = x.reshape({N, C, HW});
+  Tensor w3 = chan(weight, "weight"), b3 = chan(bias, "bias");
+  Tensor rm = chan(running_mean, "running_mean"), rv = chan(running_var, "running_var");
+  Tensor y;
+  if (!training) {
+    TRINE_CHECK(rm.defined() && rv.defined(), "batch_norm: inference needs running statistics");
+    Tensor invstd;
+    {
+      NoGradGuard ng;
+      invstd = reciprocal(sqrt(rv + eps));
+    }
+    y = (x3 - rm) * invstd;  // statistics are constants here
+  } else {
+    const int64_t count = N * HW;
+    TRINE_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got ",
+                x.shape_str());
+    Tensor mu, var, invstd, xhat;
+    {
+      NoGradGuard ng;
+      Tensor xd = x3.detach();
+      mu = mean(xd, {0, 2}, true);
+      var = mean(square(xd - mu), {0, 2}, true);
+      invstd = reciprocal(sqrt(var + eps));
+      xhat = (xd - mu) * invstd;
+      if (rm.defined()) {
+        Tensor m = running_mean.detach(), v = running_var.detach();
+        m.mul_(1.f - momentum).add_(mu.reshape({C}), momentum);
+        float unbias = static_cast<float>(count) / static_cast<float>(count - 1);
+        v.mul_(1.f - momentum).add_(var.reshape({C}), momentum * unbias);
+      }
+    }
+    // dx = invstd * (g - mean(g) - xhat * mean(g * xhat)), means over N and HW.
+    Tensor xh = xhat.detach();  // not the output itself: that would be a reference cycle
+    y = record(xhat, "batch_norm", {x3}, [xh, invstd](const Tensor& g) -> Grads {
+      Tensor mg = mean(g, {0, 2}, true), mgx = mean(g * xh, {0, 2}, true);
+      return {(g - mg - xh * mgx) * invstd};
+    });
+  }
+  if (w3.defined()) y = y * w3;
+  if (b3.defined()) y = y + b3;
+  return y.reshape(x.shape());
+}
+
+Tensor dropout(const Tensor& x, float p, bool training) {
+  detail::check_float(x, "dropout");
+  TRINE_CHECK(p >= 0.f && p < 1.f, "dropout: probability must be in [0, 1), got ", p);
+  if (!training || p == 0.f) return x;
+  Tensor mask = Tensor::empty(x.shape(), x.device());
+  Generator& gen = default_generator();
+  Backend& be = x.backend();
+  be.random_uniform(mask.data(), mask.numel(), gen.seed(), gen.advance(mask.numel()));
+  {
+    NoGradGuard ng;
+    // keep = u >= p, scaled by 1/(1-p)
+    mask = ge(mask, Tensor::scalar(p, x.device())) * (1.f / (1.f - p));
+  }
+  return x * mask;
+}
+
+}  // namespace trine
