@@ -64,6 +64,24 @@ struct PoolGeom {
   int64_t H, W, kh, kw, sh, sw, ph, pw, OH, OW;
 };
 
+// Mining over a batch's distance matrix D [B, B] and labels [B] (int32). A valid triplet (a, p, n)
+// has labels[p] == labels[a], p != a, labels[n] != labels[a]. Ties resolve to the lowest index.
+enum class PositivePick { Hardest, Easiest };  // largest or smallest D[a, p]
+enum class SemiHardMode {
+  Facenet,  // closest n with D[a,p] < D[a,n] < D[a,p] + margin; none -> -1 (Schroff et al.)
+  Tfa,      // closest n with D[a,n] > D[a,p]; none -> the farthest negative (TF Addons)
+};
+
+// A fused triplet loss over every valid triplet whose m = D[a,n] - D[a,p] lies in a window
+// (lo/hi, each inclusive or not), never materializing the triplet list.
+struct TripletSetParams {
+  float margin;
+  float lo, hi;  // window on m; -inf/+inf for every valid triplet (batch-all)
+  bool lo_inclusive, hi_inclusive;
+  bool soft;  // softplus(D[a,p] - D[a,n]) instead of max(0, D[a,p] - D[a,n] + margin)
+  bool swap;  // the loss uses min(D[a,n], D[p,n]) (the window still uses D[a,n])
+};
+
 // Hyper-parameters of one optimizer update.
 struct SgdStep {
   float lr, momentum, dampening, weight_decay;
@@ -170,6 +188,22 @@ class Backend {
   // backend produces the same stream bit for bit.
   virtual void random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) = 0;
   virtual void random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) = 0;
+
+  // ---- mining primitives (CPU reference: engine/cpu/cpu_mining.cpp)
+  // Per anchor a: pos[a] = the positive picked by `pick`, neg[a] = the closest negative; -1 when
+  // the anchor has none.
+  virtual void mine_anchor_pairs(const float* D, const int32_t* labels, int64_t B,
+                                 PositivePick pick, int32_t* pos, int32_t* neg) = 0;
+  // Per pair (a, p), at neg[a*B + p]: the semi-hard negative of `mode`; -1 when (a, p) is not a
+  // positive pair or has none.
+  virtual void mine_semihard(const float* D, const int32_t* labels, int64_t B, float margin,
+                             SemiHardMode mode, int32_t* neg) = 0;
+  // Loss over the triplet set of `p`. Per anchor a, row_stats[a*5 + k] receives, for k =
+  // 0 the summed loss, 1 the number of triplets, 2 the number with a non-zero loss (soft: all),
+  // 3 the summed D[a,p] and 4 the summed negative distance over those triplets. grad_D (B x B,
+  // overwritten) receives d(summed loss)/dD.
+  virtual void triplet_set_loss(const float* D, const int32_t* labels, int64_t B,
+                                const TripletSetParams& p, double* row_stats, float* grad_D) = 0;
 
   // ---- optimizer updates, in place on parameter p and its state buffers.
   virtual void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,

@@ -64,6 +64,13 @@ class CpuBackend final : public Backend {
   void random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) override;
   void random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) override;
 
+  void mine_anchor_pairs(const float* D, const int32_t* labels, int64_t B, PositivePick pick,
+                         int32_t* pos, int32_t* neg) override;
+  void mine_semihard(const float* D, const int32_t* labels, int64_t B, float margin,
+                     SemiHardMode mode, int32_t* neg) override;
+  void triplet_set_loss(const float* D, const int32_t* labels, int64_t B, const TripletSetParams& p,
+                        double* row_stats, float* grad_D) override;
+
   void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
                 const SgdStep& s) override;
   void adam_step(float* p, const float* g, float* m, float* v, int64_t n,
