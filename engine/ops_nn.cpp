@@ -62,12 +62,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   Tensor tmp = Tensor::empty({M, chunk * ohw}, x.device());
   for (int64_t i0 = 0; i0 < N; i0 += chunk) {
     const int64_t n = std::min(chunk, N - i0);
+    // im2col packs the rows of col at stride n*ohw (not chunk*ohw: the last chunk may be short).
+    const int64_t ld = n * ohw;
     be.im2col(x.data() + i0 * g.C * g.H * g.W, g, n, col.data());
-    // tmp [M, n*ohw] = W [M, K] @ col [K, n*ohw]   (col's row stride is chunk*ohw)
-    be.gemm(false, false, M, n * ohw, K, 1.f, w.data(), K, col.data(), chunk * ohw, 0.f, tmp.data(),
-            chunk * ohw);
+    // tmp [M, n*ohw] = W [M, K] @ col [K, n*ohw]
+    be.gemm(false, false, M, ld, K, 1.f, w.data(), K, col.data(), ld, 0.f, tmp.data(), ld);
     // out[i0+img, m, p] = tmp[m, img*ohw + p]
-    be.copy_strided(tmp.data(), {ohw, chunk * ohw, 1}, out.data() + i0 * M * ohw, {M * ohw, ohw, 1},
+    be.copy_strided(tmp.data(), {ohw, ld, 1}, out.data() + i0 * M * ohw, {M * ohw, ohw, 1},
                     {n, M, ohw});
   }
   if (b.defined()) {
@@ -86,17 +87,16 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
     Tensor gyt = Tensor::empty({M, chunk * ohw}, gy.device());
     for (int64_t i0 = 0; i0 < N; i0 += chunk) {
       const int64_t n = std::min(chunk, N - i0);
+      const int64_t ld = n * ohw;  // the row stride im2col/col2im use for n images
       // gyt [M, n*ohw] from gy[i0.., M, ohw]
-      bk.copy_strided(gy.data() + i0 * M * ohw, {M * ohw, ohw, 1}, gyt.data(),
-                      {ohw, chunk * ohw, 1}, {n, M, ohw});
+      bk.copy_strided(gy.data() + i0 * M * ohw, {M * ohw, ohw, 1}, gyt.data(), {ohw, ld, 1},
+                      {n, M, ohw});
       if (gw_needed) {  // gW [M,K] += gyt [M, n*ohw] @ col^T
         bk.im2col(xd.data() + i0 * g.C * g.H * g.W, g, n, colb.data());
-        bk.gemm(false, true, M, K, n * ohw, 1.f, gyt.data(), chunk * ohw, colb.data(), chunk * ohw,
-                1.f, gw.data(), K);
+        bk.gemm(false, true, M, K, ld, 1.f, gyt.data(), ld, colb.data(), ld, 1.f, gw.data(), K);
       }
       if (gx_needed) {  // gcol [K, n*ohw] = W^T @ gyt, then scattered back to the images
-        bk.gemm(true, false, K, n * ohw, M, 1.f, wd.data(), K, gyt.data(), chunk * ohw, 0.f,
-                colb.data(), chunk * ohw);
+        bk.gemm(true, false, K, ld, M, 1.f, wd.data(), K, gyt.data(), ld, 0.f, colb.data(), ld);
         bk.col2im(colb.data(), g, n, gx.data() + i0 * g.C * g.H * g.W);
       }
     }
