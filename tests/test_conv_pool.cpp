@@ -1,0 +1,221 @@
+// conv2d and pooling against plain-loop references: odd shapes, strides, padding, non-square
+// inputs and kernels, batches large enough to be split into several im2col chunks; forward and
+// backward. Max pooling with ties, padding and NaN; average pooling with count_include_pad.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "support/test_util.h"
+
+namespace trine {
+namespace {
+
+using test::ConvShape;
+using test::PoolShape;
+
+// The column buffer limit of conv_chunk in engine/ops_nn.cpp.
+constexpr int64_t kChunkBytes = 16 << 20;
+
+int64_t col_bytes_per_image(const ConvShape& s) {
+  return s.C * s.kh * s.kw * s.OH() * s.OW() * 4;
+}
+
+// Forward and backward of conv2d against ref_conv2d / ref_conv2d_backward.
+void check_conv(const ConvShape& s, bool bias, uint64_t seed) {
+  SCOPED_TRACE(::testing::Message() << "N" << s.N << " C" << s.C << " " << s.H << "x" << s.W << " M"
+                                    << s.M << " k" << s.kh << "x" << s.kw << " stride " << s.sh
+                                    << "x" << s.sw << " pad " << s.ph << "x" << s.pw);
+  Tensor x = test::random_tensor({s.N, s.C, s.H, s.W}, seed, -1.f, 1.f, true);
+  Tensor w = test::random_tensor({s.M, s.C, s.kh, s.kw}, seed + 1, -1.f, 1.f, true);
+  Tensor b = bias ? test::random_tensor({s.M}, seed + 2, -1.f, 1.f, true) : Tensor();
+  Tensor y = conv2d(x, w, b, {s.sh, s.sw, s.ph, s.pw});
+  ASSERT_EQ(y.shape(), (Shape{s.N, s.M, s.OH(), s.OW()}));
+
+  const std::vector<float> xv = x.to_vector(), wv = w.to_vector();
+  const std::vector<float> bv = bias ? b.to_vector() : std::vector<float>();
+  // float32 sums of K products of size <= 1 (forward, gx) or N*OH*OW of them (gw, gb).
+  const double k_terms = static_cast<double>(s.C * s.kh * s.kw);
+  const double img_terms = static_cast<double>(s.N * s.OH() * s.OW());
+  EXPECT_TRUE(test::all_close_ref(y.to_vector(), test::ref_conv2d(s, xv, wv, bv),
+                                  1e-5 + 3e-7 * k_terms, 1e-4));
+
+  Tensor gy = test::random_tensor(y.shape(), seed + 3);
+  y.backward(gy);
+  std::vector<double> gx, gw, gb;
+  test::ref_conv2d_backward(s, xv, wv, gy.to_vector(), gx, gw, gb);
+  EXPECT_TRUE(test::all_close_ref(x.grad().to_vector(), gx,
+                                  1e-5 + 3e-7 * static_cast<double>(s.M * s.kh * s.kw), 1e-4));
+  EXPECT_TRUE(test::all_close_ref(w.grad().to_vector(), gw, 1e-5 + 3e-7 * img_terms, 1e-4));
+  if (bias) {
+    EXPECT_TRUE(test::all_close_ref(b.grad().to_vector(), gb, 1e-5 + 3e-7 * img_terms, 1e-4));
+  }
+}
+
+TEST(Conv2d, MatchesLoopOnOddShapes) {
+  const std::vector<ConvShape> shapes = {
+      {1, 1, 1, 1, 1, 1, 1},                // 1x1 everything
+      {2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1},    // padding, non-square input
+      {3, 2, 11, 13, 5, 3, 3, 2, 2, 0, 0},  // stride 2, prime sizes
+      {2, 3, 9, 7, 2, 5, 5, 3, 3, 2, 2},    // stride 3, padding 2
+      {1, 4, 6, 10, 3, 1, 1, 2, 2, 0, 0},   // 1x1 kernel, stride 2
+      {2, 2, 8, 5, 3, 2, 3, 2, 1, 1, 0},    // non-square kernel, stride and padding
+      {1, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0},    // kernel as large as the input: 1x1 output
+      {2, 1, 3, 3, 2, 3, 3, 1, 1, 2, 2},    // padding wider than the valid overlap
+  };
+  uint64_t seed = 1;
+  for (const ConvShape& s : shapes) {
+    check_conv(s, true, seed += 4);
+    check_conv(s, false, seed += 4);
+  }
+}
+
+TEST(Conv2d, BatchOf37SpansSeveralIm2colChunks) {
+  const ConvShape s{37, 16, 31, 33, 8, 3, 3, 1, 1, 1, 1};
+  // The premise of this test: the batch does not fit one 16 MB column buffer, and the last
+  // chunk is partial (37 = 28 + 9).
+  const int64_t per_chunk = kChunkBytes / col_bytes_per_image(s);
+  ASSERT_LT(per_chunk, s.N);
+  ASSERT_NE(s.N % per_chunk, 0);
+  check_conv(s, true, 100);
+}
+
+TEST(Conv2d, ImageLargerThanOneChunk) {
+  // One image's columns exceed the buffer limit: chunks of a single image each.
+  const ConvShape s{2, 64, 96, 96, 3, 3, 3, 1, 1, 1, 1};
+  ASSERT_GT(col_bytes_per_image(s), kChunkBytes);
+  check_conv(s, true, 110);
+}
+
+TEST(Conv2d, BatchOfOne) {
+  check_conv({1, 3, 12, 17, 4, 3, 3, 2, 2, 1, 1}, true, 120);
+}
+
+TEST(Conv2d, Errors) {
+  Tensor x = Tensor::zeros({1, 3, 5, 5});
+  EXPECT_TRUE(test::throws_with<Error>(
+      [&] {
+        conv2d(x, Tensor::zeros({2, 4, 3, 3}), Tensor());
+      },
+      {"conv2d", "channels"}));
+  EXPECT_THROW(conv2d(Tensor::zeros({3, 5, 5}), Tensor::zeros({2, 3, 3, 3}), Tensor()), Error);
+  EXPECT_THROW(conv2d(x, Tensor::zeros({2, 3, 6, 6}), Tensor()), Error);
+  EXPECT_THROW(conv2d(x, Tensor::zeros({2, 3, 3, 3}), Tensor(), {0, 1, 0, 0}), Error);
+  EXPECT_THROW(conv2d(x, Tensor::zeros({2, 3, 3, 3}), Tensor::zeros({3})), Error);
+}
+
+// ------------------------------------------------------------------------------ pooling
+
+const std::vector<PoolShape> kPoolShapes = {
+    {2, 3, 7, 6, 3, 2, 1},  // padding, non-square
+    {1, 2, 5, 5, 2, 2, 0},  // odd size floors
+    {1, 1, 6, 6, 3, 1, 1},  // overlapping windows
+    {2, 2, 9, 8, 3, 3, 0},  // stride 3
+    {1, 1, 1, 1, 1, 1, 0},  // trivial
+    {3, 1, 4, 7, 2, 1, 1},  // stride 1, padding 1
+};
+
+Tensor pool_input(const PoolShape& s, uint64_t seed, bool ties) {
+  Shape shape{s.N, s.C, s.H, s.W};
+  if (!ties) return test::random_tensor(shape, seed, -1.f, 1.f, true);
+  // Values from {0, 1, 2}: most windows hold several equal maxima.
+  std::mt19937 rng(static_cast<uint32_t>(seed));
+  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
+  for (float& x : v) x = static_cast<float>(rng() % 3);
+  return Tensor::from_vector(v, shape).set_requires_grad(true);
+}
+
+TEST(Pooling, MaxPoolMatchesLoopWithTies) {
+  uint64_t seed = 200;
+  for (const PoolShape& s : kPoolShapes)
+    for (bool ties : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << s.H << "x" << s.W << " k" << s.k << " s" << s.s << " p"
+                                        << s.p << (ties ? " ties" : ""));
+      Tensor x = pool_input(s, ++seed, ties);
+      Tensor y = max_pool2d(x, s.k, s.s, s.p);
+      ASSERT_EQ(y.shape(), (Shape{s.N, s.C, s.OH(), s.OW()}));
+      const std::vector<float> xv = x.to_vector();
+      EXPECT_TRUE(test::all_close_ref(y.to_vector(), test::ref_max_pool(s, xv), 0));
+      Tensor gy = test::random_tensor(y.shape(), ++seed);
+      y.backward(gy);
+      // Each gradient element is a sum of a few gy values: exact up to float addition order.
+      EXPECT_TRUE(test::all_close_ref(x.grad().to_vector(),
+                                      test::ref_max_pool_backward(s, xv, gy.to_vector()), 1e-6));
+    }
+}
+
+TEST(Pooling, MaxPoolPaddingNeverWins) {
+  // All values negative: a zero-padded window would return 0.
+  const PoolShape s{1, 2, 5, 4, 3, 2, 1};
+  Tensor x = test::random_tensor({1, 2, 5, 4}, 210, -3.f, -1.f, true);
+  Tensor y = max_pool2d(x, 3, 2, 1);
+  for (float v : y.to_vector()) EXPECT_LT(v, -0.5f);
+  EXPECT_TRUE(test::all_close_ref(y.to_vector(), test::ref_max_pool(s, x.to_vector()), 0));
+}
+
+TEST(Pooling, MaxPoolPropagatesNaN) {
+  std::vector<float> v(16, 1.f);
+  v[5] = std::numeric_limits<float>::quiet_NaN();  // (1, 1)
+  v[0] = 7.f;                                      // same first window, before the NaN
+  Tensor y = max_pool2d(Tensor::from_vector(v, {1, 1, 4, 4}), 2);
+  std::vector<float> out = y.to_vector();
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], 1.f);
+  EXPECT_EQ(out[3], 1.f);
+}
+
+TEST(Pooling, AvgPoolMatchesLoopCountIncludePad) {
+  uint64_t seed = 300;
+  for (const PoolShape& s : kPoolShapes) {
+    SCOPED_TRACE(::testing::Message()
+                 << s.H << "x" << s.W << " k" << s.k << " s" << s.s << " p" << s.p);
+    Tensor x = pool_input(s, ++seed, false);
+    Tensor y = avg_pool2d(x, s.k, s.s, s.p);
+    ASSERT_EQ(y.shape(), (Shape{s.N, s.C, s.OH(), s.OW()}));
+    EXPECT_TRUE(test::all_close_ref(y.to_vector(), test::ref_avg_pool(s, x.to_vector()), 1e-6));
+    Tensor gy = test::random_tensor(y.shape(), ++seed);
+    y.backward(gy);
+    EXPECT_TRUE(test::all_close_ref(x.grad().to_vector(),
+                                    test::ref_avg_pool_backward(s, gy.to_vector()), 1e-6));
+  }
+  // A corner window with padding 1 covers 1 valid cell of 4: the mean counts the padding.
+  Tensor ones = Tensor::ones({1, 1, 2, 2});
+  EXPECT_EQ(avg_pool2d(ones, 2, 2, 1).to_vector(), std::vector<float>(4, 0.25f));
+}
+
+TEST(Pooling, StrideDefaultsToKernel) {
+  Tensor x = test::random_tensor({1, 1, 6, 6}, 400);
+  EXPECT_EQ(max_pool2d(x, 2).shape(), (Shape{1, 1, 3, 3}));
+  EXPECT_EQ(max_pool2d(x, 2).to_vector(), max_pool2d(x, 2, 2).to_vector());
+  EXPECT_EQ(avg_pool2d(x, 3).to_vector(), avg_pool2d(x, 3, 3).to_vector());
+}
+
+TEST(Pooling, GlobalAvgPool) {
+  Tensor x = test::random_tensor({3, 4, 5, 7}, 410, -1.f, 1.f, true);
+  Tensor y = global_avg_pool2d(x);
+  ASSERT_EQ(y.shape(), (Shape{3, 4}));
+  std::vector<float> xv = x.to_vector();
+  std::vector<double> want(12, 0.0);
+  for (int p = 0; p < 12; ++p) {
+    for (int i = 0; i < 35; ++i) want[p] += xv[p * 35 + i];
+    want[p] /= 35;
+  }
+  EXPECT_TRUE(test::all_close_ref(y.to_vector(), want, 1e-6));
+  sum(y).backward();
+  EXPECT_TRUE(test::all_close(x.grad().to_vector(), std::vector<float>(xv.size(), 1.f / 35), 1e-7));
+}
+
+TEST(Pooling, Errors) {
+  Tensor x = Tensor::zeros({1, 1, 4, 4});
+  EXPECT_THROW(max_pool2d(x, 2, 2, 2), Error);  // padding above half the kernel
+  EXPECT_THROW(max_pool2d(x, 7), Error);        // kernel larger than the padded input
+  EXPECT_THROW(avg_pool2d(Tensor::zeros({4, 4}), 2), Error);
+  EXPECT_THROW(avg_pool2d(x, 0), Error);
+  EXPECT_THROW(global_avg_pool2d(Tensor::zeros({2, 3})), Error);
+}
+
+}  // namespace
+}  // namespace trine
