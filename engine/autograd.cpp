@@ -12,12 +12,17 @@ namespace trine {
 namespace {
 thread_local bool g_grad_enabled = true;
 
-// Adds `g` into a leaf's gradient, never aliasing g (it may be shared with other gradients).
-void accumulate_leaf(TensorImpl& leaf, const Tensor& g) {
-  if (!leaf.grad) {
-    leaf.grad = g.detach().clone().impl();
-  } else {
+// Adds `g` into a leaf's gradient. A first gradient is adopted without a copy when nothing else
+// refers to it or its storage (the common case: a fresh product from a backward function);
+// otherwise it is copied, since the leaf's gradient is later updated in place.
+void accumulate_leaf(TensorImpl& leaf, Tensor g) {
+  if (leaf.grad) {
     Tensor(leaf.grad).add_(g);
+  } else if (g.impl().use_count() == 1 && g.impl()->storage.use_count() == 1 && !g.grad_fn() &&
+             g.impl()->offset == 0) {
+    leaf.grad = g.impl();
+  } else {
+    leaf.grad = g.detach().clone().impl();
   }
 }
 }  // namespace
@@ -126,7 +131,7 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
         auto [slot, fresh] = pending.try_emplace(e.fn.get(), grads[i]);
         if (!fresh) slot->second = slot->second + grads[i];
       } else {
-        accumulate_leaf(*e.leaf, grads[i]);
+        accumulate_leaf(*e.leaf, std::move(grads[i]));
       }
     }
     if (!retain_graph) node->release();
