@@ -8,6 +8,22 @@
 
 namespace trine {
 
+namespace {
+// The parameter index after the last '.' of a state key ("exp_avg.3" -> 3).
+size_t state_index(const std::string& key, size_t n_params) {
+  const size_t dot = key.rfind('.');
+  const std::string digits = dot == std::string::npos ? "" : key.substr(dot + 1);
+  TRINE_CHECK_AS(DataError,
+                 !digits.empty() && digits.size() < 10 &&
+                     digits.find_first_not_of("0123456789") == std::string::npos,
+                 "optimizer state: bad entry '", key, "'");
+  const size_t index = std::stoul(digits);
+  TRINE_CHECK_AS(DataError, index < n_params, "optimizer state: '", key, "' refers to ",
+                 "parameter ", index, " of ", n_params);
+  return index;
+}
+}  // namespace
+
 Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(params)), lr_(lr) {
   TRINE_CHECK_AS(UsageError, !params_.empty(), "optimizer: no parameters to optimize");
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -54,11 +70,8 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
   buffers_.clear();
   for (const auto& [key, t] : state) {
     if (key == "step" || key == "lr") continue;
+    const size_t index = state_index(key, params_.size());
     const size_t dot = key.rfind('.');
-    TRINE_CHECK_AS(DataError, dot != std::string::npos, "optimizer state: bad entry '", key, "'");
-    const size_t index = std::stoul(key.substr(dot + 1));
-    TRINE_CHECK_AS(DataError, index < params_.size(), "optimizer state: '", key, "' refers to ",
-                   "parameter ", index, " of ", params_.size());
     TRINE_CHECK_AS(DataError, t.shape() == params_[index].shape(), "optimizer state: '", key,
                    "' has shape ", t.shape_str(), ", parameter ", index, " has ",
                    params_[index].shape_str());
@@ -75,12 +88,18 @@ SGD::SGD(std::vector<Tensor> params, const SgdOptions& o)
 }
 
 void SGD::step() {
-  const bool first = buffers_.find("momentum") == buffers_.end();
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    float* buf = o_.momentum != 0.f ? buffer("momentum", i).data() : nullptr;
+    // Per parameter: one that first gets a gradient late starts its buffer then (as torch).
+    bool first = false;
+    float* buf = nullptr;
+    if (o_.momentum != 0.f) {
+      auto it = buffers_.find("momentum");
+      first = it == buffers_.end() || it->second.size() <= i || !it->second[i].defined();
+      buf = buffer("momentum", i).data();
+    }
     p.backend().sgd_step(p.data(), g.data(), buf, p.numel(),
                          {lr_, o_.momentum, o_.dampening, o_.weight_decay, o_.nesterov, first});
   }
@@ -97,14 +116,48 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
 
 void Adam::step() {
   ++steps_;
+  param_steps_.resize(params_.size(), 0);
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
+    const int64_t step = ++param_steps_[i];
     p.backend().adam_step(p.data(), g.data(), buffer("exp_avg", i).data(),
                           buffer("exp_avg_sq", i).data(), p.numel(),
-                          {lr_, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, decoupled_, steps_});
+                          {lr_, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, decoupled_, step});
   }
+}
+
+std::map<std::string, Tensor> Adam::state_dict() const {
+  std::map<std::string, Tensor> out = Optimizer::state_dict();
+  for (size_t i = 0; i < param_steps_.size(); ++i)
+    if (param_steps_[i] > 0)
+      out["param_step." + std::to_string(i)] = Tensor::scalar(static_cast<float>(param_steps_[i]));
+  return out;
+}
+
+void Adam::load_state_dict(const std::map<std::string, Tensor>& state) {
+  std::map<std::string, Tensor> rest;
+  std::vector<int64_t> counts(params_.size(), -1);
+  for (const auto& [key, t] : state) {
+    if (key.rfind("param_step.", 0) != 0) {
+      rest.emplace(key, t);
+      continue;
+    }
+    TRINE_CHECK_AS(DataError, t.numel() == 1, "optimizer state: '", key, "' has shape ",
+                   t.shape_str());
+    counts[state_index(key, params_.size())] = static_cast<int64_t>(t.item());
+  }
+  Optimizer::load_state_dict(rest);
+  // State saved without per-parameter counts: a parameter with moments took every step.
+  auto moments = buffers_.find("exp_avg");
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] >= 0) continue;
+    const bool has_moments =
+        moments != buffers_.end() && i < moments->second.size() && moments->second[i].defined();
+    counts[i] = has_moments ? steps_ : 0;
+  }
+  param_steps_ = std::move(counts);
 }
 
 }  // namespace trine

@@ -65,10 +65,15 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, const AdamOptions& options = {}, bool decoupled = false);
   void step() override;
+  // Adds "param_step.<i>": the updates parameter i received, for its bias correction.
+  std::map<std::string, Tensor> state_dict() const override;
+  void load_state_dict(const std::map<std::string, Tensor>& state) override;
 
  private:
   AdamOptions o_;
   bool decoupled_;
+  // Per parameter, as torch.optim: one that first gets a gradient late starts at step 1.
+  std::vector<int64_t> param_steps_;
 };
 
 // AdamW (Loshchilov & Hutter): Adam with decoupled weight decay (default 0.01, as PyTorch).
