@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <stdexcept>
 #include <vector>
 
 #include "engine/error.h"
@@ -58,6 +59,22 @@ std::string WarmupLr::describe() const {
   return inner_->describe() + " after " + std::to_string(warmup_) + " linear warm-up steps";
 }
 
+namespace {
+// Whole-string numbers: std::stoll/stof alone would read "5x" as 5 and "1.5" as 1.
+int64_t parse_int(const std::string& s) {
+  size_t used = 0;
+  const int64_t v = std::stoll(s, &used);
+  if (used != s.size()) throw std::invalid_argument(s);
+  return v;
+}
+float parse_float(const std::string& s) {
+  size_t used = 0;
+  const float v = std::stof(s, &used);
+  if (used != s.size()) throw std::invalid_argument(s);
+  return v;
+}
+}  // namespace
+
 std::shared_ptr<LrSchedule> parse_lr_schedule(const std::string& text, float base,
                                               int64_t total_steps) {
   std::string main = text;
@@ -65,10 +82,12 @@ std::shared_ptr<LrSchedule> parse_lr_schedule(const std::string& text, float bas
   if (size_t plus = text.find("+warmup:"); plus != std::string::npos) {
     main = text.substr(0, plus);
     try {
-      warmup = std::stoll(text.substr(plus + 8));
+      warmup = parse_int(text.substr(plus + 8));
     } catch (...) {
-      throw UsageError("bad warm-up in learning-rate schedule '" + text + "'");
+      warmup = -1;
     }
+    TRINE_CHECK_AS(UsageError, warmup >= 0, "bad warm-up in learning-rate schedule '", text,
+                   "': expected +warmup:STEPS with STEPS >= 0");
   }
   std::vector<std::string> parts;
   std::stringstream ss(main);
@@ -78,10 +97,10 @@ std::shared_ptr<LrSchedule> parse_lr_schedule(const std::string& text, float bas
     if (parts.size() == 1 && parts[0] == "constant") {
       s = std::make_shared<ConstantLr>(base);
     } else if (parts.size() == 3 && parts[0] == "step") {
-      s = std::make_shared<StepLr>(base, std::stoll(parts[1]), std::stof(parts[2]));
+      s = std::make_shared<StepLr>(base, parse_int(parts[1]), parse_float(parts[2]));
     } else if ((parts.size() == 1 || parts.size() == 2) && parts[0] == "cosine") {
       s = std::make_shared<CosineLr>(base, std::max<int64_t>(1, total_steps - warmup),
-                                     parts.size() == 2 ? std::stof(parts[1]) : 0.f);
+                                     parts.size() == 2 ? parse_float(parts[1]) : 0.f);
     }
   } catch (const UsageError&) {
     throw;
