@@ -1,0 +1,273 @@
+// ImageFolder: listing, parallel decoding with stb_image, packing into one uint8 buffer.
+#include "datasets/image_folder.h"
+
+// stb_image's implementation lives here, file-local (STB_IMAGE_STATIC), so libtrine exports no
+// stb symbols. Compiled as C++, its failure reason is thread_local, safe for parallel decoding.
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <system_error>
+
+#include "engine/error.h"
+#include "engine/parallel.h"
+
+namespace trine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool hidden(const std::string& name) {
+  return name.empty() || name[0] == '.';
+}
+
+// Reads a whole file; false (and `error`) when it cannot be read.
+bool read_bytes(const std::string& path, std::string& bytes, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot open";
+    return false;
+  }
+  bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    error = "read error";
+    return false;
+  }
+  return true;
+}
+
+// Decodes `bytes` to `channels` and resizes into out (width x height x channels). Returns an
+// empty string on success, else why not.
+std::string decode_into(const std::string& bytes, int channels, int width, int height,
+                        ResizeFilter filter, uint8_t* out) {
+  if (bytes.empty()) return "empty file";
+  int w = 0, h = 0, comp = 0;
+  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                      static_cast<int>(bytes.size()), &w, &h, &comp, channels);
+  if (px == nullptr) {
+    const char* why = stbi_failure_reason();
+    return std::string("not a decodable image (") + (why ? why : "unknown reason") + ")";
+  }
+  std::string error;
+  if (w == width && h == height) {
+    std::memcpy(out, px, static_cast<size_t>(w) * h * channels);
+  } else {
+    try {
+      Image r = resize_image({px, h, w, channels}, width, height, filter);
+      std::memcpy(out, r.pixels.data(), r.pixels.size());
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  stbi_image_free(px);
+  return error;
+}
+
+}  // namespace
+
+int64_t ImageTree::find_identity(const std::string& name) const {
+  auto it = std::lower_bound(identities.begin(), identities.end(), name);
+  return it != identities.end() && *it == name ? it - identities.begin() : -1;
+}
+
+ImageTree list_image_tree(const std::string& root) {
+  std::error_code ec;
+  TRINE_CHECK_AS(DataError, fs::is_directory(root, ec), "image folder '", root,
+                 "' does not exist or is not a folder");
+  ImageTree tree;
+  tree.root = root;
+  try {
+    std::vector<std::string> dirs;
+    for (const auto& e : fs::directory_iterator(root)) {
+      std::string name = e.path().filename().string();
+      if (hidden(name)) continue;
+      if (e.is_directory())
+        dirs.push_back(name);
+      else if (e.is_regular_file())
+        tree.stray_files.push_back(name);
+    }
+    std::sort(dirs.begin(), dirs.end());
+    std::sort(tree.stray_files.begin(), tree.stray_files.end());
+    for (const std::string& d : dirs) {
+      std::vector<std::string> files;
+      for (const auto& e : fs::directory_iterator(fs::path(root) / d)) {
+        std::string name = e.path().filename().string();
+        if (!hidden(name) && e.is_regular_file()) files.push_back(name);
+      }
+      std::sort(files.begin(), files.end());
+      tree.identities.push_back(d);
+      tree.files.push_back(std::move(files));
+    }
+  } catch (const fs::filesystem_error& e) {
+    throw DataError("cannot list image folder '" + root + "': " + e.what());
+  }
+  return tree;
+}
+
+ImageFolder ImageFolder::load(const std::string& root, const ImageFolderOptions& opt) {
+  TRINE_CHECK_AS(UsageError, opt.channels == 1 || opt.channels == 3,
+                 "image channels must be 1 (grey) or 3 (RGB), got ", opt.channels);
+  TRINE_CHECK_AS(
+      UsageError, (opt.width == 0 && opt.height == 0) || (opt.width > 0 && opt.height > 0),
+      "image size must be both positive or both 0 (keep), got ", opt.width, "x", opt.height);
+  auto warn = opt.warn ? opt.warn
+                       : [](const std::string& line) { std::cerr << "warning: " << line << "\n"; };
+
+  ImageFolder f;
+  f.tree_ = list_image_tree(root);
+  const ImageTree& tree = f.tree_;
+  for (const std::string& s : tree.stray_files)
+    warn("skipping " + (fs::path(root) / s).string() + ": a file directly under the root, not " +
+         "an identity folder");
+
+  // Every file in identity order: (identity index, file name).
+  struct Entry {
+    int32_t identity;
+    const std::string* file;
+  };
+  std::vector<Entry> entries;
+  for (size_t k = 0; k < tree.identities.size(); ++k)
+    for (const std::string& file : tree.files[k])
+      entries.push_back({static_cast<int32_t>(k), &file});
+  auto path_of = [&](const Entry& e) {
+    return (fs::path(root) / tree.identities[e.identity] / *e.file).string();
+  };
+
+  // Target size: given, or the first readable image header's.
+  int W = opt.width, H = opt.height;
+  const int C = opt.channels;
+  if (W == 0) {
+    for (const Entry& e : entries) {
+      std::string bytes, error;
+      int w = 0, h = 0, comp = 0;
+      if (read_bytes(path_of(e), bytes, error) &&
+          stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                static_cast<int>(bytes.size()), &w, &h, &comp)) {
+        W = w;
+        H = h;
+        break;
+      }
+    }
+  }
+
+  // Decode in parallel, each file straight into its slot; failures are reported afterwards in
+  // file order so the warnings (and a strict-mode error) do not depend on thread timing.
+  const int64_t n = static_cast<int64_t>(entries.size());
+  const size_t image_bytes = static_cast<size_t>(W) * H * C;
+  std::vector<uint8_t> pixels(image_bytes * n);
+  std::vector<std::string> errors(n);
+  std::vector<char> size_mismatch(n, 0);
+  const bool keep_size = opt.width == 0;
+  parallel_for(n, 8, [&](int64_t begin, int64_t end) {
+    std::string bytes;
+    for (int64_t i = begin; i < end; ++i) {
+      if (!read_bytes(path_of(entries[i]), bytes, errors[i])) continue;
+      if (keep_size) {
+        int w = 0, h = 0, comp = 0;
+        if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                  static_cast<int>(bytes.size()), &w, &h, &comp) &&
+            (w != W || h != H)) {
+          errors[i] = std::to_string(w) + "x" + std::to_string(h) + ", not " + std::to_string(W) +
+                      "x" + std::to_string(H);
+          size_mismatch[i] = 1;
+          continue;
+        }
+      }
+      errors[i] = decode_into(bytes, C, W, H, opt.filter, pixels.data() + i * image_bytes);
+    }
+  });
+
+  // Keep the good images, compacting the buffer in place.
+  std::vector<int64_t> count(tree.identities.size(), 0);
+  int64_t kept = 0;
+  std::vector<int32_t> identity_of;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string path = path_of(entries[i]);
+    if (size_mismatch[i])
+      throw DataError("image " + path + " is " + errors[i] +
+                      " like the others; give a resize size to load images of different sizes");
+    if (!errors[i].empty()) {
+      TRINE_CHECK_AS(DataError, !opt.strict, "image ", path, ": ", errors[i]);
+      warn("skipping " + path + ": " + errors[i]);
+      f.skipped_.push_back(path);
+      continue;
+    }
+    if (kept != i)
+      std::memmove(pixels.data() + kept * image_bytes, pixels.data() + i * image_bytes,
+                   image_bytes);
+    ++kept;
+    ++count[entries[i].identity];
+    identity_of.push_back(entries[i].identity);
+    f.file_names_.push_back(*entries[i].file);
+  }
+  pixels.resize(kept * image_bytes);
+  pixels.shrink_to_fit();
+
+  // Identities with usable images get consecutive labels in sorted order.
+  std::vector<int32_t> label_of(tree.identities.size(), -1);
+  f.offsets_.push_back(0);
+  for (size_t k = 0; k < tree.identities.size(); ++k) {
+    if (count[k] == 0) {
+      warn("skipping identity folder " + (fs::path(root) / tree.identities[k]).string() +
+           (tree.files[k].empty() ? ": empty" : ": no usable image"));
+      continue;
+    }
+    label_of[k] = static_cast<int32_t>(f.identities_.size());
+    f.identities_.push_back(tree.identities[k]);
+    f.offsets_.push_back(f.offsets_.back() + count[k]);
+  }
+  TRINE_CHECK_AS(DataError, f.identities_.size() >= 2, "image folder '", root, "' has ",
+                 f.identities_.size(),
+                 " identity folder(s) with usable images; need at least 2 (one sub-folder of "
+                 "images per identity)");
+  f.labels_.reserve(identity_of.size());
+  for (int32_t k : identity_of) f.labels_.push_back(label_of[k]);
+  f.pixels_ = std::move(pixels);
+  f.width_ = W;
+  f.height_ = H;
+  f.channels_ = C;
+  return f;
+}
+
+ImageView ImageFolder::image(int64_t i) const {
+  TRINE_CHECK(i >= 0 && i < size(), "image index ", i, " out of range [0, ", size(), ")");
+  const size_t image_bytes = static_cast<size_t>(width_) * height_ * channels_;
+  return {pixels_.data() + i * image_bytes, height_, width_, channels_};
+}
+
+std::string ImageFolder::path(int64_t i) const {
+  return (fs::path(root()) / identities_.at(labels_.at(i)) / file_names_.at(i)).string();
+}
+
+int32_t ImageFolder::find_identity(const std::string& name) const {
+  auto it = std::lower_bound(identities_.begin(), identities_.end(), name);
+  return it != identities_.end() && *it == name ? static_cast<int32_t>(it - identities_.begin())
+                                                : -1;
+}
+
+int64_t ImageFolder::find_image(const std::string& name, const std::string& file) const {
+  int32_t l = find_identity(name);
+  if (l < 0) return -1;
+  auto begin = file_names_.begin() + offsets_[l], end = file_names_.begin() + offsets_[l + 1];
+  auto it = std::lower_bound(begin, end, file);
+  return it != end && *it == file ? it - file_names_.begin() : -1;
+}
+
+Tensor make_batch(const ImageFolder& folder, std::span<const int64_t> indices,
+                  const BatchTransform& transform, Generator* gen) {
+  std::vector<ImageView> views;
+  views.reserve(indices.size());
+  for (int64_t i : indices) views.push_back(folder.image(i));
+  return make_batch(std::span<const ImageView>(views), transform, gen);
+}
+
+}  // namespace trine
