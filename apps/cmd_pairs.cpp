@@ -2,7 +2,6 @@
 // `pairs.txt` format for an image folder (one sub-folder per identity) that has none.
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <set>
 
 #include "apps/cli.h"
@@ -33,9 +32,9 @@ int run(cli::Args& args) {
   ImageFolder folder = ImageFolder::load(*images, opt);
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cerr << "pairs: " << folder.num_identities() << " identities, " << folder.size()
-            << " images (" << folder.skipped_files().size() << " skipped) loaded in " << load_s
-            << " s\n";
+  std::fprintf(stderr, "pairs: %lld identities, %lld images (%zu skipped) loaded in %.1f s\n",
+               static_cast<long long>(folder.num_identities()),
+               static_cast<long long>(folder.size()), folder.skipped_files().size(), load_s);
 
   PairsGeneration gen;
   gen.folds = static_cast<int32_t>(folds);
