@@ -2,7 +2,8 @@
 #   cmake -DBUILD_DIR=<trine build> -DWORK_DIR=<scratch> -DCONSUMER_DIR=<this folder>
 #         [-DCXX=<compiler>] [-DBUILD_TYPE=Release] -P run.cmake
 # 1. cmake --install BUILD_DIR into WORK_DIR/prefix;
-# 2. configure and build tests/install_consumer against it with find_package(trine);
+# 2. configure and build tests/install_consumer against it with find_package(trine), which also
+#    compiles every installed header on its own;
 # 3. run the program, which checks a matmul's gradients and prints the BLAS kernel.
 cmake_minimum_required(VERSION 3.25)
 foreach(var BUILD_DIR WORK_DIR CONSUMER_DIR)
@@ -38,7 +39,12 @@ if(DEFINED CXX AND NOT CXX STREQUAL "")
   list(APPEND configure "-DCMAKE_CXX_COMPILER=${CXX}")
 endif()
 step("configure the outside project" ${configure})
-step("build the outside project" "${CMAKE_COMMAND}" --build "${WORK_DIR}/build")
+include(ProcessorCount)
+ProcessorCount(jobs)
+if(jobs EQUAL 0)
+  set(jobs 2)
+endif()
+step("build the outside project" "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" --parallel ${jobs})
 step("run the outside program" "${WORK_DIR}/build/consumer")
 message("${step_output}")
 if(NOT step_output MATCHES "install_consumer: OK" OR NOT step_output MATCHES "blas_kernel ")
