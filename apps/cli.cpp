@@ -67,6 +67,27 @@ Args::Args(std::string command, std::vector<std::string> argv) : command_(std::m
       throw UsageError(command_ + ": flag --" + name + " given more than once");
     values_[name] = has_value ? value : std::string("\x01");  // \x01: present without a value
     order_.push_back(name);
+    here_[name] = true;
+  }
+}
+
+std::vector<std::string> Args::given_tokens() const {
+  std::vector<std::string> out;
+  for (const auto& name : order_) {
+    const std::string& v = values_.at(name);
+    out.push_back("--" + name + (v == "\x01" ? "" : "=" + v));
+  }
+  return out;
+}
+
+void Args::inherit(const std::vector<std::string>& tokens) {
+  for (const std::string& t : tokens) {
+    if (t.rfind("--", 0) != 0) continue;
+    const size_t eq = t.find('=');
+    const std::string name = t.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    if (values_.count(name)) continue;  // the command line wins
+    values_[name] = eq == std::string::npos ? std::string("\x01") : t.substr(eq + 1);
+    order_.push_back(name);
   }
 }
 

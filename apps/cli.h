@@ -43,6 +43,13 @@ class Args {
   const std::string& command() const { return command_; }
   // Every flag given on the command line, for run reports ("--epochs 5 --seed 1").
   std::string given() const;
+  // The same as "--name=value" tokens (a switch as "--name"), e.g. to store in a checkpoint.
+  std::vector<std::string> given_tokens() const;
+  // Adds flags from `tokens` (as given_tokens() wrote them) that the command line did not give:
+  // a resumed run takes its original configuration, and the command line may override it.
+  void inherit(const std::vector<std::string>& tokens);
+  // True when the command line (not inherit()) gave --name.
+  bool given_here(const std::string& name) const { return here_.count(name) > 0; }
 
  private:
   std::optional<std::string> raw(const std::string& name, bool is_flag = false);
@@ -52,6 +59,7 @@ class Args {
   std::string command_;
   std::map<std::string, std::string> values_;  // from argv
   std::vector<std::string> order_;             // flags in argv order
+  std::map<std::string, bool> here_;           // given on this command line
   std::vector<std::string> positional_;
   std::map<std::string, bool> used_;
   std::vector<std::string> help_lines_;

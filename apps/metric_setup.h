@@ -1,0 +1,50 @@
+// The metric-learning flags every training command shares (loss, distance, miner, curriculum,
+// reduction, margins, optimizer, learning-rate schedule, P x K), and building the objects from
+// them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/cli.h"
+#include "engine/lr_schedule.h"
+#include "engine/optim.h"
+#include "losses/loss.h"
+#include "mining/curriculum.h"
+
+namespace trine::cli {
+
+struct MetricConfig {
+  std::string loss = "triplet";  // triplet | contrastive | ntxent | supcon
+  std::string distance = "euclidean";
+  std::string miner = "batch-hard";
+  std::string curriculum;  // empty: the fixed miner
+  std::string reduction = "mean";
+  double margin = 0.2;
+  bool soft_margin = false;
+  bool swap = false;
+  double pos_margin = 0.0, neg_margin = 1.0;
+  double temperature = 0.1;
+  std::string optimizer = "adam";  // adam | adamw | sgd
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  double momentum = 0.9;  // sgd
+  std::string lr_schedule = "constant";
+  int64_t P = 8, K = 16;
+};
+
+// Declares and reads the flags; `defaults` gives each command's defaults (its workload).
+MetricConfig read_metric_flags(Args& args, const MetricConfig& defaults);
+
+// The loss for `c`, for embeddings of size `dim`. The miner is the curriculum's first stage when
+// a curriculum is set.
+std::shared_ptr<MetricLoss> make_loss(const MetricConfig& c, int64_t dim);
+// The optimizer over `params` (the model's, plus the loss's own, e.g. a Mahalanobis matrix).
+std::unique_ptr<Optimizer> make_optimizer(const MetricConfig& c, std::vector<Tensor> params);
+// The curriculum over `total_steps` (nullptr without --curriculum).
+std::unique_ptr<Curriculum> make_curriculum(const MetricConfig& c, int64_t total_steps);
+// One line, for logs and reports: "triplet loss, euclidean, batch-hard, margin 0.2, mean".
+std::string describe(const MetricConfig& c);
+
+}  // namespace trine::cli

@@ -1,0 +1,103 @@
+// Trainer: the training loop every training command runs. It takes P x K batches from an epoch
+// plan (a pure function of the epoch, so a resumed run replays the same batches), prepares the
+// next batch on a background thread, and does forward, loss, backward and update with:
+//  - progress on stderr and a per-step log (loss, active fraction, mean d(a,p), d(a,n), lr);
+//  - checkpoints every N steps and at each epoch end, written atomically, holding the model,
+//    the optimizer, the position (epoch, batch, step), the RNG state and the step log;
+//  - SIGINT/SIGTERM: the current step finishes, a checkpoint is written, and run() returns
+//    Interrupted (the caller prints how to resume);
+//  - a non-finite loss or gradient: the step is not applied; the first layer whose output or
+//    gradient went non-finite is named; then the last good checkpoint is reloaded with the
+//    learning rate lowered (recover) or training stops with the message (stop);
+//  - a collapse watchdog that warns when every triplet is active and the batch's embeddings
+//    have shrunk to a point.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/checkpoint.h"
+#include "engine/lr_schedule.h"
+#include "engine/optim.h"
+#include "layers/sequential.h"
+#include "losses/loss.h"
+#include "mining/curriculum.h"
+
+namespace trine::cli {
+
+struct TrainerOptions {
+  std::string run_dir;  // checkpoint.trine and train_log.csv go here
+  int64_t epochs = 1;
+  int64_t max_steps = 0;          // stop after this many steps in total (0: all epochs)
+  int64_t log_every = 50;         // log lines (when stderr is not a terminal) and watchdog checks
+  int64_t checkpoint_every = 0;   // steps between checkpoints (0: epoch ends only)
+  bool recover_nonfinite = true;  // false: stop at the first non-finite loss or gradient
+  double nonfinite_lr_factor = 0.5;
+  int max_recoveries = 3;
+  Device device = Device::cpu();
+};
+
+// One step of the log.
+struct StepRecord {
+  int64_t step = 0, epoch = 0;
+  double loss = 0, active_fraction = 0, mean_pos = 0, mean_neg = 0, lr = 0, images_per_s = 0;
+};
+
+// A prepared batch: inputs on the device and labels.
+struct Batch {
+  Tensor x;
+  std::vector<int32_t> labels;
+};
+
+using EpochPlanFn = std::function<std::vector<std::vector<int64_t>>(int64_t epoch)>;
+// Builds the inputs for dataset indices (runs on the loader thread; must be deterministic).
+using LoadFn = std::function<Batch(const std::vector<int64_t>& indices, int64_t step)>;
+
+class Trainer {
+ public:
+  enum class Outcome { Finished, Interrupted };
+
+  // `meta` is stored in every checkpoint (model name, input size, normalization, flags...).
+  Trainer(Sequential& model, MetricLoss& loss, Optimizer& optimizer,
+          std::shared_ptr<LrSchedule> schedule, const Curriculum* curriculum,
+          TrainerOptions options, std::map<std::string, std::string> meta);
+
+  // Restores model, optimizer, position, RNG and log from a checkpoint written by this class.
+  void restore(const Checkpoint& ck);
+  Outcome run(const EpochPlanFn& plan, const LoadFn& load);
+
+  const std::vector<StepRecord>& log() const { return log_; }
+  int64_t step() const { return step_; }
+  // Images per second of training this session: forward, loss, backward and update, plus any
+  // time spent waiting for the loader thread (checkpoint writes excluded).
+  double train_images_per_s() const;
+  std::string checkpoint_path() const;
+  // Writes train_log.csv (atomically) from the step log.
+  void write_log_csv() const;
+
+ private:
+  void save_checkpoint();
+  bool check_finite_grads(std::string* where);
+  std::string first_nonfinite_layer(const Tensor& x);
+  void recover(const std::string& what);
+
+  Sequential& model_;
+  MetricLoss& loss_;
+  Optimizer& opt_;
+  std::shared_ptr<LrSchedule> schedule_;
+  const Curriculum* curriculum_;
+  TrainerOptions o_;
+  std::map<std::string, std::string> meta_;
+  std::vector<StepRecord> log_;
+  int64_t epoch_ = 0, batch_ = 0, step_ = 0;
+  double lr_scale_ = 1.0;
+  int recoveries_ = 0;
+  double train_seconds_ = 0;
+  int64_t train_images_ = 0;
+  double first_spread_ = -1;
+  int64_t last_collapse_warning_ = -1;
+};
+
+}  // namespace trine::cli
