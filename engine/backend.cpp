@@ -1,5 +1,6 @@
 // The backend registry: one backend per device, created on first use and never destroyed (so
 // tensors released during static destruction still find their backend).
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -25,6 +26,76 @@ Backend& backend_for(const Device& device) {
 
 bool cuda_available() {
   return cuda_device_count() > 0;
+}
+
+namespace {
+
+// Scratch memory of a backend for the duration of a scope.
+class Scratch {
+ public:
+  Scratch(Backend& be, int64_t floats) : be_(be), bytes_(static_cast<size_t>(floats) * 4) {
+    ptr_ = static_cast<float*>(be_.allocate(bytes_));
+  }
+  ~Scratch() { be_.deallocate(ptr_, bytes_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* get() const { return ptr_; }
+
+ private:
+  Backend& be_;
+  size_t bytes_;
+  float* ptr_;
+};
+
+// Images per chunk: big GEMMs, but a column buffer of at most ~16 MB.
+int64_t conv_chunk(const ConvGeom& g, int64_t n) {
+  const int64_t per_image = g.col_rows() * g.OH * g.OW * 4;
+  return std::clamp<int64_t>((16 << 20) / std::max<int64_t>(per_image, 1), 1, n);
+}
+
+}  // namespace
+
+void Backend::conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
+                             int64_t N, int64_t M, float* y) {
+  const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+  const int64_t chunk = conv_chunk(g, N);
+  Scratch col(*this, K * chunk * ohw), tmp(*this, M * chunk * ohw);
+  for (int64_t i0 = 0; i0 < N; i0 += chunk) {
+    const int64_t n = std::min(chunk, N - i0);
+    const int64_t ld = n * ohw;  // im2col's row stride for n images
+    im2col(x + i0 * chw, g, n, col.get());
+    // tmp [M, n*ohw] = W [M, K] @ col [K, n*ohw], then y[i0+img, m, p] = tmp[m, img*ohw + p]
+    gemm(false, false, M, ld, K, 1.f, w, K, col.get(), ld, 0.f, tmp.get(), ld);
+    copy_strided(tmp.get(), {ohw, ld, 1}, y + i0 * M * ohw, {M * ohw, ohw, 1}, {n, M, ohw});
+  }
+  if (bias) binary(BinaryOp::Add, {y, {M * ohw, ohw, 1}}, {bias, {0, 1, 0}}, y, {N, M, ohw});
+}
+
+void Backend::conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
+                              int64_t N, int64_t M, float* gx, float* gw, float* gb) {
+  const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+  const int64_t chunk = conv_chunk(g, N);
+  Scratch col(*this, K * chunk * ohw), gyt(*this, M * chunk * ohw);
+  if (gw) fill(gw, M * K, 0.f);
+  for (int64_t i0 = 0; i0 < N && (gx || gw); i0 += chunk) {
+    const int64_t n = std::min(chunk, N - i0);
+    const int64_t ld = n * ohw;
+    // gyt [M, n*ohw] from gy[i0.., M, ohw]
+    copy_strided(gy + i0 * M * ohw, {M * ohw, ohw, 1}, gyt.get(), {ohw, ld, 1}, {n, M, ohw});
+    if (gw) {  // gW [M, K] += gyt @ col^T
+      im2col(x + i0 * chw, g, n, col.get());
+      gemm(false, true, M, K, ld, 1.f, gyt.get(), ld, col.get(), ld, 1.f, gw, K);
+    }
+    if (gx) {  // gcol [K, n*ohw] = W^T @ gyt, scattered back to the images
+      gemm(true, false, K, ld, M, 1.f, w, K, gyt.get(), ld, 0.f, col.get(), ld);
+      col2im(col.get(), g, n, gx + i0 * chw);
+    }
+  }
+  if (gb) {  // sum over images and positions: [N*M, ohw] -> [N, M] -> [M]
+    Scratch per(*this, N * M);
+    reduce(ReduceOp::Sum, gy, per.get(), nullptr, N * M, ohw, 1);
+    reduce(ReduceOp::Sum, per.get(), gb, nullptr, 1, N, M);
+  }
 }
 
 }  // namespace trine

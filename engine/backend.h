@@ -176,6 +176,17 @@ class Backend {
   // Inverse scatter of im2col: x (overwritten) = sum of every patch entry that reads it.
   virtual void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) = 0;
 
+  // ---- convolution as a whole, with a generic default built from im2col, gemm and copies over
+  // chunks of images (engine/backend.cpp); a backend may override it with a fused version.
+  // y [N, M, OH, OW] = w [M, C*kh*kw] applied to every patch of x [N, C, H, W], plus bias [M]
+  // (when not null).
+  virtual void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
+                              int64_t N, int64_t M, float* y);
+  // From gy [N, M, OH, OW]: gx [N, C, H, W], gw [M, C*kh*kw] and gb [M], each overwritten and
+  // skipped when null.
+  virtual void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
+                               int64_t N, int64_t M, float* gx, float* gw, float* gb);
+
   // ---- pooling over `planes` = N*C planes. Max pooling records the arg-max (flat index into
   // the H*W plane) per output; padded cells never win. Average pooling divides by kh*kw.
   virtual void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes,

@@ -9,12 +9,6 @@ namespace trine {
 
 namespace {
 
-// Images per im2col chunk: big GEMMs, but a column buffer of at most ~16 MB.
-int64_t conv_chunk(const ConvGeom& g, int64_t n) {
-  const int64_t per_image = g.col_rows() * g.OH * g.OW * 4;
-  return std::clamp<int64_t>((16 << 20) / std::max<int64_t>(per_image, 1), 1, n);
-}
-
 ConvGeom conv_geom(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
   TRINE_CHECK(x.dim() == 4, "conv2d: input must be [N,C,H,W], got ", x.shape_str());
   TRINE_CHECK(w.dim() == 4, "conv2d: weight must be [M,C,kh,kw], got ", w.shape_str());
@@ -51,56 +45,24 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   detail::check_float(w, "conv2d", "weight");
   detail::check_same_device(x, w, "conv2d");
   const ConvGeom g = conv_geom(x, w, o);
-  const int64_t N = x.size(0), M = w.size(0), K = g.col_rows(), ohw = g.OH * g.OW;
+  const int64_t N = x.size(0), M = w.size(0);
   if (b.defined())
     TRINE_CHECK(b.dim() == 1 && b.size(0) == M, "conv2d: bias ", b.shape_str(), " for ", M,
                 " output channels");
-  Backend& be = x.backend();
   Tensor out = Tensor::empty({N, M, g.OH, g.OW}, x.device());
-  const int64_t chunk = conv_chunk(g, N);
-  Tensor col = Tensor::empty({K, chunk * ohw}, x.device());
-  Tensor tmp = Tensor::empty({M, chunk * ohw}, x.device());
-  for (int64_t i0 = 0; i0 < N; i0 += chunk) {
-    const int64_t n = std::min(chunk, N - i0);
-    // im2col packs the rows of col at stride n*ohw (not chunk*ohw: the last chunk may be short).
-    const int64_t ld = n * ohw;
-    be.im2col(x.data() + i0 * g.C * g.H * g.W, g, n, col.data());
-    // tmp [M, n*ohw] = W [M, K] @ col [K, n*ohw]
-    be.gemm(false, false, M, ld, K, 1.f, w.data(), K, col.data(), ld, 0.f, tmp.data(), ld);
-    // out[i0+img, m, p] = tmp[m, img*ohw + p]
-    be.copy_strided(tmp.data(), {ohw, ld, 1}, out.data() + i0 * M * ohw, {M * ohw, ohw, 1},
-                    {n, M, ohw});
-  }
-  if (b.defined()) {
-    be.binary(BinaryOp::Add, {out.data(), {M * ohw, ohw, 1}}, {b.data(), {0, 1, 0}}, out.data(),
-              {N, M, ohw});
-  }
+  x.backend().conv2d_forward(x.data(), w.data(), b.defined() ? b.data() : nullptr, g, N, M,
+                             out.data());
   if (!any_requires_grad({&x, &w, &b})) return out;
   Tensor xd = x.detach(), wd = w.detach();
   const bool gx_needed = x.requires_grad(), gw_needed = w.requires_grad();
   const bool gb_needed = b.defined() && b.requires_grad();
   return record(out, "conv2d", {x, w, b}, [=](const Tensor& gy) -> Grads {
-    Backend& bk = gy.backend();
     Tensor gx = gx_needed ? Tensor::empty(xd.shape(), xd.device()) : Tensor();
-    Tensor gw = gw_needed ? Tensor::zeros(wd.shape(), wd.device()) : Tensor();
-    Tensor colb = Tensor::empty({K, chunk * ohw}, gy.device());
-    Tensor gyt = Tensor::empty({M, chunk * ohw}, gy.device());
-    for (int64_t i0 = 0; i0 < N; i0 += chunk) {
-      const int64_t n = std::min(chunk, N - i0);
-      const int64_t ld = n * ohw;  // the row stride im2col/col2im use for n images
-      // gyt [M, n*ohw] from gy[i0.., M, ohw]
-      bk.copy_strided(gy.data() + i0 * M * ohw, {M * ohw, ohw, 1}, gyt.data(), {ohw, ld, 1},
-                      {n, M, ohw});
-      if (gw_needed) {  // gW [M,K] += gyt [M, n*ohw] @ col^T
-        bk.im2col(xd.data() + i0 * g.C * g.H * g.W, g, n, colb.data());
-        bk.gemm(false, true, M, K, ld, 1.f, gyt.data(), ld, colb.data(), ld, 1.f, gw.data(), K);
-      }
-      if (gx_needed) {  // gcol [K, n*ohw] = W^T @ gyt, then scattered back to the images
-        bk.gemm(true, false, K, ld, M, 1.f, wd.data(), K, gyt.data(), ld, 0.f, colb.data(), ld);
-        bk.col2im(colb.data(), g, n, gx.data() + i0 * g.C * g.H * g.W);
-      }
-    }
-    Tensor gb = gb_needed ? sum(gy.reshape({N, M, ohw}), {0, 2}) : Tensor();
+    Tensor gw = gw_needed ? Tensor::empty(wd.shape(), wd.device()) : Tensor();
+    Tensor gb = gb_needed ? Tensor::empty({M}, gy.device()) : Tensor();
+    gy.backend().conv2d_backward(xd.data(), wd.data(), gy.data(), g, N, M,
+                                 gx_needed ? gx.data() : nullptr, gw_needed ? gw.data() : nullptr,
+                                 gb_needed ? gb.data() : nullptr);
     return {gx, gw, gb};
   });
 }

@@ -205,4 +205,14 @@ void set_threads(int n) {
   }
 }
 
+SingleThreaded::SingleThreaded() {
+  Library& l = lib();
+  if (l.set_threads && l.info.threads > 1) l.set_threads(1);
+}
+
+SingleThreaded::~SingleThreaded() {
+  Library& l = lib();
+  if (l.set_threads && l.info.threads > 1) l.set_threads(l.info.threads);
+}
+
 }  // namespace trine::blas

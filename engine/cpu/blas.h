@@ -43,4 +43,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 // Sets OpenBLAS's thread count (applied at load if not loaded yet).
 void set_threads(int n);
 
+// While alive, OpenBLAS runs every call on the calling thread only, so several of trine's own
+// threads can each run small GEMMs side by side (the per-image convolution). Restores the
+// configured thread count when destroyed. Not for nesting across threads: the main thread only.
+class SingleThreaded {
+ public:
+  SingleThreaded();
+  ~SingleThreaded();
+  SingleThreaded(const SingleThreaded&) = delete;
+  SingleThreaded& operator=(const SingleThreaded&) = delete;
+};
+
 }  // namespace trine::blas

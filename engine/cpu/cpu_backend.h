@@ -56,6 +56,12 @@ class CpuBackend final : public Backend {
 
   void im2col(const float* x, const ConvGeom& g, int64_t images, float* col) override;
   void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) override;
+  // Per image on the pool's threads, each with single-threaded OpenBLAS: the image's column
+  // buffer stays in cache between im2col and GEMM, and no permutation copy is needed.
+  void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
+                      int64_t N, int64_t M, float* y) override;
+  void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
+                       int64_t N, int64_t M, float* gx, float* gw, float* gb) override;
   void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes, float* out,
                       int32_t* argmax) override;
   void pool2d_backward(PoolKind kind, const float* gy, const int32_t* argmax, const PoolGeom& g,

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_loops.h"
 
@@ -81,6 +82,92 @@ void CpuBackend::col2im(const float* col, const ConvGeom& g, int64_t images, flo
         }
     }
   });
+}
+
+namespace {
+
+// Thread-local scratch from the backend's caching allocator.
+class Buffer {
+ public:
+  Buffer(Backend& be, int64_t floats) : be_(be), bytes_(static_cast<size_t>(floats) * 4) {
+    ptr_ = static_cast<float*>(be_.allocate(bytes_));
+  }
+  ~Buffer() { be_.deallocate(ptr_, bytes_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  float* get() const { return ptr_; }
+
+ private:
+  Backend& be_;
+  size_t bytes_;
+  float* ptr_;
+};
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bias,
+                                const ConvGeom& g, int64_t N, int64_t M, float* y) {
+  const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+  blas::SingleThreaded one_thread_per_gemm;
+  parallel_for(N, 1, [&](int64_t i0, int64_t i1) {
+    Buffer col(*this, K * ohw);
+    for (int64_t i = i0; i < i1; ++i) {
+      im2col(x + i * chw, g, 1, col.get());  // runs inline: we are inside parallel_for
+      float* yi = y + i * M * ohw;
+      gemm(false, false, M, ohw, K, 1.f, w, K, col.get(), ohw, 0.f, yi, ohw);
+      if (bias)
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t p = 0; p < ohw; ++p) yi[m * ohw + p] += bias[m];
+    }
+  });
+}
+
+void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
+                                 int64_t N, int64_t M, float* gx, float* gw, float* gb) {
+  const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+  const int threads = num_threads();
+  // Each of `threads` parts of the batch sums its weight and bias gradients separately; the
+  // partial sums are added in part order afterwards, so the result does not depend on timing.
+  std::vector<float> gw_part(gw ? static_cast<size_t>(threads * M * K) : 0, 0.f);
+  std::vector<double> gb_part(gb ? static_cast<size_t>(threads * M) : 0, 0.0);
+  {
+    blas::SingleThreaded one_thread_per_gemm;
+    // Part t always covers images [N t / T, N (t+1) / T), whichever thread runs it.
+    parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
+      Buffer col(*this, K * ohw);
+      for (int64_t t = t0; t < t1; ++t) {
+        float* gw_t = gw ? gw_part.data() + t * M * K : nullptr;
+        for (int64_t i = N * t / threads; i < N * (t + 1) / threads; ++i) {
+          const float* gyi = gy + i * M * ohw;
+          if (gw) {  // gW [M, K] += gy_i [M, ohw] @ col_i^T
+            im2col(x + i * chw, g, 1, col.get());
+            gemm(false, true, M, K, ohw, 1.f, gyi, ohw, col.get(), ohw, 1.f, gw_t, K);
+          }
+          if (gx) {  // gcol [K, ohw] = W^T @ gy_i, scattered back to image i
+            gemm(true, false, K, ohw, M, 1.f, w, K, gyi, ohw, 0.f, col.get(), ohw);
+            col2im(col.get(), g, 1, gx + i * chw);
+          }
+          if (gb)
+            for (int64_t m = 0; m < M; ++m) {
+              double acc = 0;
+              for (int64_t p = 0; p < ohw; ++p) acc += gyi[m * ohw + p];
+              gb_part[t * M + m] += acc;
+            }
+        }
+      }
+    });
+  }
+  if (gw) {
+    for (int64_t j = 0; j < M * K; ++j) gw[j] = gw_part[j];
+    for (int t = 1; t < threads; ++t)
+      for (int64_t j = 0; j < M * K; ++j) gw[j] += gw_part[t * M * K + j];
+  }
+  if (gb)
+    for (int64_t m = 0; m < M; ++m) {
+      double acc = 0;
+      for (int t = 0; t < threads; ++t) acc += gb_part[t * M + m];
+      gb[m] = static_cast<float>(acc);
+    }
 }
 
 void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes,
