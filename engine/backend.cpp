@@ -98,4 +98,56 @@ void Backend::conv2d_backward(const float* x, const float* w, const float* gy, c
   }
 }
 
+void Backend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
+                                 const float* weight, const float* bias, float eps, float* y,
+                                 float* mean, float* var, float* invstd) {
+  const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
+  const float inv_count = 1.f / static_cast<float>(N * HW);
+  Scratch per(*this, N * C), centered(*this, N * C * HW);
+  auto channel_mean = [&](const float* v, float* out) {  // [N, C, HW] -> [C]
+    reduce(ReduceOp::Sum, v, per.get(), nullptr, N * C, HW, 1);
+    reduce(ReduceOp::Sum, per.get(), out, nullptr, 1, N, C);
+    unary(UnaryOp::MulScalar, out, out, C, inv_count, 0);
+  };
+  channel_mean(x, mean);
+  binary(BinaryOp::Sub, {x, strides}, {mean, chan}, centered.get(), shape);
+  unary(UnaryOp::Square, centered.get(), y, N * C * HW, 0, 0);  // y as scratch
+  channel_mean(y, var);
+  unary(UnaryOp::AddScalar, var, invstd, C, eps, 0);
+  unary(UnaryOp::Sqrt, invstd, invstd, C, 0, 0);
+  unary(UnaryOp::Recip, invstd, invstd, C, 0, 0);
+  binary(BinaryOp::Mul, {centered.get(), strides}, {invstd, chan}, y, shape);
+  if (weight) binary(BinaryOp::Mul, {y, strides}, {weight, chan}, y, shape);
+  if (bias) binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
+}
+
+void Backend::batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,
+                                  const float* mean, const float* invstd, const float* weight,
+                                  float* gx, float* gweight, float* gbias) {
+  const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
+  const float inv_count = 1.f / static_cast<float>(N * HW);
+  Scratch per(*this, N * C), xhat(*this, N * C * HW), tmp(*this, N * C * HW);
+  Scratch sum_g(*this, C), sum_gx(*this, C);
+  auto channel_sum = [&](const float* v, float* out) {
+    reduce(ReduceOp::Sum, v, per.get(), nullptr, N * C, HW, 1);
+    reduce(ReduceOp::Sum, per.get(), out, nullptr, 1, N, C);
+  };
+  binary(BinaryOp::Sub, {x, strides}, {mean, chan}, xhat.get(), shape);
+  binary(BinaryOp::Mul, {xhat.get(), strides}, {invstd, chan}, xhat.get(), shape);
+  channel_sum(gy, sum_g.get());
+  binary(BinaryOp::Mul, {gy, strides}, {xhat.get(), strides}, tmp.get(), shape);
+  channel_sum(tmp.get(), sum_gx.get());
+  if (gweight) copy(gweight, sum_gx.get(), static_cast<size_t>(C) * 4);
+  if (gbias) copy(gbias, sum_g.get(), static_cast<size_t>(C) * 4);
+  if (!gx) return;
+  // gx = scale (gy - sum_g / M - xhat sum_gx / M), scale = weight invstd
+  unary(UnaryOp::MulScalar, sum_g.get(), sum_g.get(), C, inv_count, 0);
+  unary(UnaryOp::MulScalar, sum_gx.get(), sum_gx.get(), C, inv_count, 0);
+  binary(BinaryOp::Mul, {xhat.get(), strides}, {sum_gx.get(), chan}, tmp.get(), shape);
+  binary(BinaryOp::Sub, {gy, strides}, {sum_g.get(), chan}, gx, shape);
+  binary(BinaryOp::Sub, {gx, strides}, {tmp.get(), strides}, gx, shape);
+  binary(BinaryOp::Mul, {gx, strides}, {invstd, chan}, gx, shape);
+  if (weight) binary(BinaryOp::Mul, {gx, strides}, {weight, chan}, gx, shape);
+}
+
 }  // namespace trine

@@ -187,6 +187,20 @@ class Backend {
   virtual void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
                                int64_t N, int64_t M, float* gx, float* gw, float* gb);
 
+  // ---- batch normalization in training over x viewed as [N, C, HW], statistics per channel
+  // (composite, with a generic default in engine/backend.cpp; a backend may fuse it).
+  // mean and biased var [C] of the batch, invstd = 1 / sqrt(var + eps), and
+  // y = (x - mean) invstd weight + bias (weight and bias may be null: 1 and 0).
+  virtual void batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
+                                  const float* weight, const float* bias, float eps, float* y,
+                                  float* mean, float* var, float* invstd);
+  // With xhat = (x - mean) invstd and means/sums over N and HW: gx = weight invstd (gy -
+  // mean(gy) - xhat mean(gy xhat)), gweight = sum(gy xhat), gbias = sum(gy). Each output is
+  // overwritten, and skipped when null.
+  virtual void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C,
+                                   int64_t HW, const float* mean, const float* invstd,
+                                   const float* weight, float* gx, float* gweight, float* gbias);
+
   // ---- pooling over `planes` = N*C planes. Max pooling records the arg-max (flat index into
   // the H*W plane) per output; padded cells never win. Average pooling divides by kh*kw.
   virtual void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes,

@@ -121,7 +121,6 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor x3 = x.reshape({N, C, HW});
   Tensor w3 = chan(weight, "weight"), b3 = chan(bias, "bias");
   Tensor rm = chan(running_mean, "running_mean"), rv = chan(running_var, "running_var");
-  Tensor y;
   if (!training) {
     TRINE_CHECK(rm.defined() && rv.defined(), "batch_norm: inference needs running statistics");
     Tensor invstd;
@@ -129,36 +128,44 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
       NoGradGuard ng;
       invstd = reciprocal(sqrt(rv + eps));
     }
-    y = (x3 - rm) * invstd;  // statistics are constants here
-  } else {
-    const int64_t count = N * HW;
-    TRINE_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got ",
-                x.shape_str());
-    Tensor mu, var, invstd, xhat;
-    {
-      NoGradGuard ng;
-      Tensor xd = x3.detach();
-      mu = mean(xd, {0, 2}, true);
-      var = mean(square(xd - mu), {0, 2}, true);
-      invstd = reciprocal(sqrt(var + eps));
-      xhat = (xd - mu) * invstd;
-      if (rm.defined()) {
-        Tensor m = running_mean.detach(), v = running_var.detach();
-        m.mul_(1.f - momentum).add_(mu.reshape({C}), momentum);
-        float unbias = static_cast<float>(count) / static_cast<float>(count - 1);
-        v.mul_(1.f - momentum).add_(var.reshape({C}), momentum * unbias);
-      }
-    }
-    // dx = invstd * (g - mean(g) - xhat * mean(g * xhat)), means over N and HW.
-    Tensor xh = xhat.detach();  // not the output itself: that would be a reference cycle
-    y = record(xhat, "batch_norm", {x3}, [xh, invstd](const Tensor& g) -> Grads {
-      Tensor mg = mean(g, {0, 2}, true), mgx = mean(g * xh, {0, 2}, true);
-      return {(g - mg - xh * mgx) * invstd};
-    });
+    Tensor y = (x3 - rm) * invstd;  // statistics are constants here
+    if (w3.defined()) y = y * w3;
+    if (b3.defined()) y = y + b3;
+    return y.reshape(x.shape());
   }
-  if (w3.defined()) y = y * w3;
-  if (b3.defined()) y = y + b3;
-  return y.reshape(x.shape());
+  const int64_t count = N * HW;
+  TRINE_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got ",
+              x.shape_str());
+  // Training: one fused primitive each way; the gradient covers x, weight and bias together.
+  Backend& be = x.backend();
+  Tensor out = Tensor::empty(x.shape(), x.device());
+  Tensor mu = Tensor::empty({C}, x.device()), var = Tensor::empty({C}, x.device());
+  Tensor invstd = Tensor::empty({C}, x.device());
+  be.batch_norm_forward(x.data(), N, C, HW, weight.defined() ? weight.data() : nullptr,
+                        bias.defined() ? bias.data() : nullptr, eps, out.data(), mu.data(),
+                        var.data(), invstd.data());
+  if (running_mean.defined() && running_var.defined()) {  // PyTorch: unbiased variance here
+    NoGradGuard ng;
+    Tensor m = running_mean.detach(), v = running_var.detach();
+    m.mul_(1.f - momentum).add_(mu, momentum);
+    v.mul_(1.f - momentum)
+        .add_(var, momentum * static_cast<float>(count) / static_cast<float>(count - 1));
+  }
+  if (!any_requires_grad({&x, &weight, &bias})) return out;
+  Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
+  const bool gx_needed = x.requires_grad();
+  const bool gw_needed = weight.defined() && weight.requires_grad();
+  const bool gb_needed = bias.defined() && bias.requires_grad();
+  return record(out, "batch_norm", {x, weight, bias}, [=](const Tensor& g) -> Grads {
+    Tensor gx = gx_needed ? Tensor::empty(xd.shape(), g.device()) : Tensor();
+    Tensor gw = gw_needed ? Tensor::empty({C}, g.device()) : Tensor();
+    Tensor gb = gb_needed ? Tensor::empty({C}, g.device()) : Tensor();
+    g.backend().batch_norm_backward(
+        xd.data(), g.data(), N, C, HW, mu.data(), invstd.data(), wd.defined() ? wd.data() : nullptr,
+        gx_needed ? gx.data() : nullptr, gw_needed ? gw.data() : nullptr,
+        gb_needed ? gb.data() : nullptr);
+    return {gx, gw, gb};
+  });
 }
 
 Tensor dropout(const Tensor& x, float p, bool training) {

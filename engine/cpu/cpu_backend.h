@@ -62,6 +62,13 @@ class CpuBackend final : public Backend {
                       int64_t N, int64_t M, float* y) override;
   void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
                        int64_t N, int64_t M, float* gx, float* gw, float* gb) override;
+  // One pass for the statistics and one for the output per channel (backward likewise).
+  void batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW, const float* weight,
+                          const float* bias, float eps, float* y, float* mean, float* var,
+                          float* invstd) override;
+  void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,
+                           const float* mean, const float* invstd, const float* weight, float* gx,
+                           float* gweight, float* gbias) override;
   void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes, float* out,
                       int32_t* argmax) override;
   void pool2d_backward(PoolKind kind, const float* gy, const int32_t* argmax, const PoolGeom& g,

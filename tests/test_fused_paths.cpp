@@ -1,5 +1,6 @@
-// The CPU backend's fused per-image convolution against the Backend's generic chunked
-// im2col + GEMM default (which other backends inherit), forward and backward, on odd shapes.
+// The CPU backend's fused primitives against the Backend's generic defaults (which other
+// backends inherit): per-image convolution vs chunked im2col + GEMM, and one-pass batch norm vs
+// composed elementwise ops; forward and backward, odd shapes, outputs pre-filled with NaN.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,7 +26,7 @@ void expect_close(const Tensor& a, const Tensor& b, const char* what, const Case
         << c.M << " k" << c.k << " s" << c.s << " p" << c.p;
 }
 
-TEST(ConvPaths, FusedPerImageMatchesGenericDefault) {
+TEST(FusedPaths, ConvMatchesGenericDefault) {
   auto& be = static_cast<CpuBackend&>(backend_for(Device::cpu()));
   manual_seed(5);
   for (const Case& c :
@@ -54,6 +55,46 @@ TEST(ConvPaths, FusedPerImageMatchesGenericDefault) {
     Tensor gw3 = garbage(w.shape());
     be.conv2d_backward(x.data(), w.data(), gy.data(), g, c.N, c.M, nullptr, gw3.data(), nullptr);
     expect_close(gw3, gw1, "weight gradient alone", c);
+  }
+}
+
+TEST(FusedPaths, BatchNormMatchesGenericDefault) {
+  auto& be = static_cast<CpuBackend&>(backend_for(Device::cpu()));
+  manual_seed(6);
+  struct Bn {
+    int64_t N, C, HW;
+  };
+  for (const Bn& c : {Bn{2, 1, 1}, Bn{3, 5, 7}, Bn{16, 3, 1}, Bn{4, 7, 33}}) {
+    Tensor x = Tensor::randn({c.N, c.C, c.HW}, 0.5f, 2.f), gy = Tensor::randn({c.N, c.C, c.HW});
+    Tensor w = Tensor::randn({c.C}), b = Tensor::randn({c.C});
+    for (bool affine : {true, false}) {
+      const float* wp = affine ? w.data() : nullptr;
+      const float* bp = affine ? b.data() : nullptr;
+      Tensor y[2], mean[2], var[2], inv[2], gx[2], gw[2], gb[2];
+      for (int k = 0; k < 2; ++k) {
+        y[k] = Tensor::full(x.shape(), NAN);
+        mean[k] = Tensor::full({c.C}, NAN), var[k] = Tensor::full({c.C}, NAN);
+        inv[k] = Tensor::full({c.C}, NAN);
+        gx[k] = Tensor::full(x.shape(), NAN), gw[k] = Tensor::full({c.C}, NAN);
+        gb[k] = Tensor::full({c.C}, NAN);
+      }
+      be.Backend::batch_norm_forward(x.data(), c.N, c.C, c.HW, wp, bp, 1e-5f, y[0].data(),
+                                     mean[0].data(), var[0].data(), inv[0].data());
+      be.batch_norm_forward(x.data(), c.N, c.C, c.HW, wp, bp, 1e-5f, y[1].data(), mean[1].data(),
+                            var[1].data(), inv[1].data());
+      be.Backend::batch_norm_backward(x.data(), gy.data(), c.N, c.C, c.HW, mean[0].data(),
+                                      inv[0].data(), wp, gx[0].data(), gw[0].data(), gb[0].data());
+      be.batch_norm_backward(x.data(), gy.data(), c.N, c.C, c.HW, mean[1].data(), inv[1].data(), wp,
+                             gx[1].data(), gw[1].data(), gb[1].data());
+      Case tag{c.N, c.C, c.HW, 1, 0, 0, 0, 0};
+      expect_close(y[1], y[0], "batch norm output", tag);
+      expect_close(mean[1], mean[0], "batch norm mean", tag);
+      expect_close(var[1], var[0], "batch norm variance", tag);
+      expect_close(inv[1], inv[0], "batch norm invstd", tag);
+      expect_close(gx[1], gx[0], "batch norm input gradient", tag);
+      expect_close(gw[1], gw[0], "batch norm weight gradient", tag);
+      expect_close(gb[1], gb[0], "batch norm bias gradient", tag);
+    }
   }
 }
 
