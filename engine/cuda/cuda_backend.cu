@@ -1,0 +1,372 @@
+// CudaBackend: construction, the device registry functions of cuda_api.h, memory and copies,
+// fills and casts, GEMM through cuBLAS, random numbers and optimizer updates.
+// Elementwise/reduction/indexing kernels are in cuda_elementwise.cu, conv/pool in cuda_conv.cu,
+// mining in cuda_mining.cu.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "engine/cuda/cuda_api.h"
+#include "engine/cuda/cuda_backend.cuh"
+#include "engine/philox.h"
+
+namespace trine {
+
+// ------------------------------------------------------------------------------ error checking
+
+namespace cuda {
+
+void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line) {
+  throw Error(detail::concat("CUDA error in ", call, ": ", cudaGetErrorName(err), ": ",
+                             cudaGetErrorString(err)) +
+              detail::where(file, line));
+}
+
+void throw_cublas_error(cublasStatus_t st, const char* call, const char* file, int line) {
+  throw Error(detail::concat("cuBLAS error in ", call, ": ", cublasGetStatusName(st), ": ",
+                             cublasGetStatusString(st)) +
+              detail::where(file, line));
+}
+
+}  // namespace cuda
+
+// ------------------------------------------------------------------------------ the seam
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {  // no driver, no device, or a broken install
+    (void)cudaGetLastError();                   // clear it: this is an answer, not a fault
+    return 0;
+  }
+  return n;
+}
+
+bool cuda_built() {
+  return true;
+}
+
+Backend* make_cuda_backend(int index) {
+  int n = 0;
+  const cudaError_t err = cudaGetDeviceCount(&n);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw UsageError(detail::concat("device cuda:", index,
+                                    " requested, but no CUDA GPU is visible (cudaGetDeviceCount: ",
+                                    cudaGetErrorName(err), ": ", cudaGetErrorString(err), ")"));
+  }
+  if (n == 0)
+    throw UsageError(detail::concat("device cuda:", index,
+                                    " requested, but no CUDA GPU is visible (cudaGetDeviceCount: "
+                                    "0 devices)"));
+  if (index < 0 || index >= n)
+    throw UsageError(detail::concat("device cuda:", index, " requested, but only ", n, " CUDA GPU",
+                                    n == 1 ? " is" : "s are", " visible (cuda:0",
+                                    n > 1 ? detail::concat("..cuda:", n - 1) : std::string(), ")"));
+  return new CudaBackend(index);
+}
+
+// ------------------------------------------------------------------------------ construction
+
+CudaBackend::CudaBackend(int index)
+    : index_(index),
+      allocator_(
+          "cuda:" + std::to_string(index),
+          [this](size_t bytes) -> void* {
+            activate();
+            void* p = nullptr;
+            const cudaError_t err = cudaMalloc(&p, bytes);
+            if (err == cudaErrorMemoryAllocation) {  // the allocator frees its cache and retries
+              (void)cudaGetLastError();
+              return nullptr;
+            }
+            cuda::check_cuda(err, "cudaMalloc", __FILE__, __LINE__);
+            return p;
+          },
+          [this](void* p) {
+            activate();
+            // A cached block may still be read by queued work: drain the stream first.
+            TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+            TRINE_CUDA_CHECK(cudaFree(p));
+          }) {
+  activate();
+  TRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  TRINE_CUBLAS_CHECK(cublasCreate(&cublas_));
+  TRINE_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  // Full FP32 products (no TF32), so results match the CPU within float rounding.
+  TRINE_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+
+  int sms = 0, major = 0, minor = 0, optin = 0;
+  TRINE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, index_));
+  TRINE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, index_));
+  TRINE_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, index_));
+  TRINE_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, index_));
+  sm_count_ = std::max(1, sms);
+  max_blocks_ = sm_count_ * 32;
+  max_shared_optin_ = static_cast<size_t>(std::max(optin, 48 * 1024));
+
+  cudaDeviceProp prop;
+  TRINE_CUDA_CHECK(cudaGetDeviceProperties(&prop, index_));
+  int cublas_version = 0;
+  TRINE_CUBLAS_CHECK(cublasGetVersion(cublas_, &cublas_version));
+  const double gib = static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0);
+  description_ = detail::concat("cuda:", index_, " ", prop.name, " (sm_", major, minor, ", ",
+                                static_cast<int64_t>(std::llround(gib)), " GiB, ", sm_count_,
+                                " SMs), cuBLAS ", cublas_version / 10000, ".",
+                                (cublas_version / 100) % 100, ".", cublas_version % 100);
+}
+
+CudaBackend::~CudaBackend() {
+  // Backends in the registry live until exit; this runs for backends made directly. Errors are
+  // dropped here: a destructor must not throw, and the process may be tearing CUDA down.
+  try {
+    synchronize();
+    allocator_.empty_cache();
+  } catch (const Error&) {
+  }
+  if (cublas_) cublasDestroy(cublas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+void CudaBackend::activate() const {
+  TRINE_CUDA_CHECK(cudaSetDevice(index_));
+}
+
+// ------------------------------------------------------------------------------ memory
+
+void* CudaBackend::allocate(size_t bytes) {
+  return allocator_.allocate(bytes);
+}
+
+void CudaBackend::deallocate(void* ptr, size_t) {
+  allocator_.deallocate(ptr);
+}
+
+void CudaBackend::empty_cache() {
+  activate();
+  synchronize();
+  allocator_.empty_cache();
+}
+
+void CudaBackend::synchronize() {
+  activate();
+  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  TRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  // The caller may free or reuse `src` as soon as we return (it may be pinned memory, for which
+  // the copy above would still be in flight).
+  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  activate();
+  TRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host reads dst next
+}
+
+void CudaBackend::copy(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+  activate();
+  const auto d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
+  if (d < s + bytes && s < d + bytes) {  // overlapping (memmove semantics): through a scratch copy
+    Scratch tmp(*this, bytes);
+    TRINE_CUDA_CHECK(
+        cudaMemcpyAsync(tmp.as<void>(), src, bytes, cudaMemcpyDeviceToDevice, stream_));
+    TRINE_CUDA_CHECK(
+        cudaMemcpyAsync(dst, tmp.as<void>(), bytes, cudaMemcpyDeviceToDevice, stream_));
+    return;
+  }
+  TRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+// ------------------------------------------------------------------------------ fills and casts
+
+namespace {
+
+template <typename T>
+__global__ void fill_kernel(T* out, int64_t n, T value) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = value;
+}
+
+__global__ void cast_i32_to_f32_kernel(const int32_t* x, float* out, int64_t n) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = static_cast<float>(x[i]);
+}
+
+__global__ void cast_f32_to_i32_kernel(const float* x, int32_t* out, int64_t n) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = static_cast<int32_t>(x[i]);  // truncates toward zero
+}
+
+// C [m, n] (row stride ldc), `batch` of them `stride` apart: C = beta * C (0 when beta is 0, so
+// NaN garbage in C does not survive). The k = 0 case of GEMM.
+__global__ void scale_matrix_kernel(float* c, int64_t m, int64_t n, int64_t ldc, int64_t stride,
+                                    int64_t batch, float beta) {
+  TRINE_CUDA_KERNEL_LOOP(t, batch * m * n) {
+    const int64_t j = t % n, i = (t / n) % m, b = t / (m * n);
+    float* p = c + b * stride + i * ldc + j;
+    *p = beta == 0.f ? 0.f : beta * *p;
+  }
+}
+
+}  // namespace
+
+void CudaBackend::fill(float* out, int64_t n, float value) {
+  if (n <= 0) return;
+  activate();
+  fill_kernel<float><<<grid(n), cuda::kThreads, 0, stream_>>>(out, n, value);
+  TRINE_CUDA_CHECK_LAUNCH("fill_kernel<float>");
+}
+
+void CudaBackend::fill_i32(int32_t* out, int64_t n, int32_t value) {
+  if (n <= 0) return;
+  activate();
+  fill_kernel<int32_t><<<grid(n), cuda::kThreads, 0, stream_>>>(out, n, value);
+  TRINE_CUDA_CHECK_LAUNCH("fill_kernel<int32_t>");
+}
+
+void CudaBackend::cast_i32_to_f32(const int32_t* x, float* out, int64_t n) {
+  if (n <= 0) return;
+  activate();
+  cast_i32_to_f32_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(x, out, n);
+  TRINE_CUDA_CHECK_LAUNCH("cast_i32_to_f32_kernel");
+}
+
+void CudaBackend::cast_f32_to_i32(const float* x, int32_t* out, int64_t n) {
+  if (n <= 0) return;
+  activate();
+  cast_f32_to_i32_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(x, out, n);
+  TRINE_CUDA_CHECK_LAUNCH("cast_f32_to_i32_kernel");
+}
+
+// ------------------------------------------------------------------------------ GEMM
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, and a row-major matrix read
+// column-major is its transpose: so cuBLAS gets B before A, with the same transpose flags, and
+// the sizes n, m swapped.
+void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                       float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  activate();
+  if (k == 0) {  // the product is empty: C = beta C, as the CPU backend does
+    scale_matrix_kernel<<<grid(m * n), cuda::kThreads, 0, stream_>>>(c, m, n, ldc, 0, 1, beta);
+    TRINE_CUDA_CHECK_LAUNCH("scale_matrix_kernel");
+    return;
+  }
+  TRINE_CUBLAS_CHECK(cublasSgemm_64(cublas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                    trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a,
+                                    lda, &beta, c, ldc));
+}
+
+void CudaBackend::gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                               float alpha, const float* a, int64_t lda, int64_t stride_a,
+                               const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                               int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (m == 0 || n == 0 || batch == 0) return;
+  activate();
+  if (k == 0) {
+    scale_matrix_kernel<<<grid(batch * m * n), cuda::kThreads, 0, stream_>>>(c, m, n, ldc, stride_c,
+                                                                             batch, beta);
+    TRINE_CUDA_CHECK_LAUNCH("scale_matrix_kernel");
+    return;
+  }
+  TRINE_CUBLAS_CHECK(cublasSgemmStridedBatched_64(
+      cublas_, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+      &alpha, b, ldb, stride_b, a, lda, stride_a, &beta, c, ldc, stride_c, batch));
+}
+
+// ------------------------------------------------------------------------------ random numbers
+
+namespace {
+
+__global__ void random_uniform_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = philox::uniform(seed, offset + static_cast<uint64_t>(i));
+}
+
+// Device twin of normal_from_uniforms (engine/random.cpp): Box-Muller, u1 in (0, 1].
+__device__ __forceinline__ float normal_from_uniforms_dev(float u1, float u2) {
+  const float r = sqrtf(-2.0f * logf(1.0f - u1));
+  return r * cosf(6.2831853071795865f * u2);
+}
+
+__global__ void random_normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) {
+    const philox::U4 w = philox::draw(seed, offset + static_cast<uint64_t>(i));
+    out[i] = normal_from_uniforms_dev(philox::to_unit(w.x[0]), philox::to_unit(w.x[1]));
+  }
+}
+
+}  // namespace
+
+void CudaBackend::random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  if (n <= 0) return;
+  activate();
+  random_uniform_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(out, n, seed, offset);
+  TRINE_CUDA_CHECK_LAUNCH("random_uniform_kernel");
+}
+
+void CudaBackend::random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) {
+  if (n <= 0) return;
+  activate();
+  random_normal_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(out, n, seed, offset);
+  TRINE_CUDA_CHECK_LAUNCH("random_normal_kernel");
+}
+
+// ------------------------------------------------------------------------------ optimizers
+
+namespace {
+
+// The loop body of CpuBackend::sgd_step.
+__global__ void sgd_kernel(float* p, const float* g, float* buf, int64_t n, SgdStep s) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) {
+    float d = g[i] + s.weight_decay * p[i];
+    if (s.momentum != 0.f) {
+      buf[i] = s.first ? d : s.momentum * buf[i] + (1.f - s.dampening) * d;
+      d = s.nesterov ? d + s.momentum * buf[i] : buf[i];
+    }
+    p[i] -= s.lr * d;
+  }
+}
+
+// The loop body of CpuBackend::adam_step; the bias corrections come from the host.
+__global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamStep s,
+                            float step_size, float inv_sqrt_bc2) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) {
+    float grad = g[i];
+    if (s.decoupled)
+      p[i] *= 1.f - s.lr * s.weight_decay;
+    else
+      grad += s.weight_decay * p[i];
+    m[i] = s.beta1 * m[i] + (1.f - s.beta1) * grad;
+    v[i] = s.beta2 * v[i] + (1.f - s.beta2) * grad * grad;
+    p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + s.eps);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
+                           const SgdStep& s) {
+  if (n <= 0) return;
+  activate();
+  sgd_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(p, g, momentum_buf, n, s);
+  TRINE_CUDA_CHECK_LAUNCH("sgd_kernel");
+}
+
+void CudaBackend::adam_step(float* p, const float* g, float* m, float* v, int64_t n,
+                            const AdamStep& s) {
+  if (n <= 0) return;
+  activate();
+  // Same host arithmetic as CpuBackend::adam_step.
+  const float bc1 = 1.f - std::pow(s.beta1, static_cast<float>(s.step));
+  const float bc2 = 1.f - std::pow(s.beta2, static_cast<float>(s.step));
+  const float step_size = s.lr / bc1;
+  const float inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
+  adam_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(p, g, m, v, n, s, step_size, inv_sqrt_bc2);
+  TRINE_CUDA_CHECK_LAUNCH("adam_kernel");
+}
+
+}  // namespace trine

@@ -1,0 +1,173 @@
+// CudaBackend: the CUDA implementation of Backend (internal: included only by engine/cuda/*.cu,
+// never by a public header, and not installed). GEMM goes to cuBLAS; every other primitive is a
+// kernel in cuda_elementwise.cu, cuda_conv.cu or cuda_mining.cu, each a port of the CPU loop of
+// the same name in engine/cpu/ (the reference its parity test compares against).
+//
+// One stream and one cuBLAS handle per backend: every kernel, copy and GEMM is queued on that
+// stream, so memory returned to the caching allocator can be handed out again at once (later work
+// on the same stream is ordered after earlier work). Every CUDA and cuBLAS call is checked and
+// turns into trine::Error naming the call, file and line.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "engine/allocator.h"
+#include "engine/backend.h"
+#include "engine/error.h"
+
+namespace trine {
+namespace cuda {
+
+// Throw trine::Error("CUDA error in <call>: <name>: <text> [file:line]").
+[[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
+[[noreturn]] void throw_cublas_error(cublasStatus_t st, const char* call, const char* file,
+                                     int line);
+
+inline void check_cuda(cudaError_t err, const char* call, const char* file, int line) {
+  if (err != cudaSuccess) throw_cuda_error(err, call, file, line);
+}
+inline void check_cublas(cublasStatus_t st, const char* call, const char* file, int line) {
+  if (st != CUBLAS_STATUS_SUCCESS) throw_cublas_error(st, call, file, line);
+}
+
+// Threads per block of every elementwise kernel (a multiple of the warp size).
+constexpr int kThreads = 256;
+
+// Blocks for a grid-stride loop over n elements: enough to fill the GPU, never more than needed.
+inline unsigned grid_for(int64_t n, int64_t max_blocks) {
+  return static_cast<unsigned>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, max_blocks));
+}
+
+// Grid-stride loop over [0, n) with 64-bit indices.
+#define TRINE_CUDA_KERNEL_LOOP(i, n)                                                     \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+}  // namespace cuda
+
+// TRINE_CUDA_CHECK(cudaMalloc(...)): throws trine::Error naming the call, file and line.
+#define TRINE_CUDA_CHECK(call) ::trine::cuda::check_cuda((call), #call, __FILE__, __LINE__)
+#define TRINE_CUBLAS_CHECK(call) ::trine::cuda::check_cublas((call), #call, __FILE__, __LINE__)
+// After every kernel launch: a bad configuration (or a sticky earlier fault) surfaces here.
+#define TRINE_CUDA_CHECK_LAUNCH(kernel_name) \
+  ::trine::cuda::check_cuda(cudaGetLastError(), "launch of " kernel_name, __FILE__, __LINE__)
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int index);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::cuda(index_); }
+  std::string description() const override { return description_; }
+
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;
+  AllocatorStats allocator_stats() const override { return allocator_.stats(); }
+  void empty_cache() override;
+  void copy_from_host(void* dst, const void* src, size_t bytes) override;
+  void copy_to_host(void* dst, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  void synchronize() override;
+
+  void fill(float* out, int64_t n, float value) override;
+  void fill_i32(int32_t* out, int64_t n, int32_t value) override;
+  void cast_i32_to_f32(const int32_t* x, float* out, int64_t n) override;
+  void cast_f32_to_i32(const float* x, int32_t* out, int64_t n) override;
+  void copy_strided(const float* src, const Shape& src_strides, float* dst,
+                    const Shape& dst_strides, const Shape& shape) override;
+
+  void unary(UnaryOp op, const float* x, float* y, int64_t n, float p0, float p1) override;
+  void unary_backward(UnaryOp op, const float* x, const float* y, const float* gy, float* gx,
+                      int64_t n, float p0, float p1) override;
+  void binary(BinaryOp op, const StridedIn& a, const StridedIn& b, float* out,
+              const Shape& shape) override;
+  void where(const float* cond, const float* a, const float* b, float* out, int64_t n) override;
+  void reduce(ReduceOp op, const float* x, float* out, int32_t* index, int64_t outer, int64_t n,
+              int64_t inner) override;
+
+  void index_select(const float* x, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                    int64_t n_idx, float* out) override;
+  void index_add(const float* g, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                 int64_t n_idx, float* x) override;
+  void gather(const float* x, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+              int64_t n_idx, float* out) override;
+  void scatter_add(const float* g, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
+                   int64_t n_idx, float* x) override;
+
+  void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+            int64_t ldc) override;
+  void gemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float* a, int64_t lda, int64_t stride_a, const float* b, int64_t ldb,
+                    int64_t stride_b, float beta, float* c, int64_t ldc, int64_t stride_c,
+                    int64_t batch) override;
+
+  void im2col(const float* x, const ConvGeom& g, int64_t images, float* col) override;
+  void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) override;
+  void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes, float* out,
+                      int32_t* argmax) override;
+  void pool2d_backward(PoolKind kind, const float* gy, const int32_t* argmax, const PoolGeom& g,
+                       int64_t planes, float* gx) override;
+
+  void random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) override;
+  void random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) override;
+
+  void mine_anchor_pairs(const float* D, const int32_t* labels, int64_t B, PositivePick pick,
+                         int32_t* pos, int32_t* neg) override;
+  void mine_semihard(const float* D, const int32_t* labels, int64_t B, float margin,
+                     SemiHardMode mode, int32_t* neg) override;
+  void triplet_set_loss(const float* D, const int32_t* labels, int64_t B, const TripletSetParams& p,
+                        double* row_stats, float* grad_D) override;
+
+  void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
+                const SgdStep& s) override;
+  void adam_step(float* p, const float* g, float* m, float* v, int64_t n,
+                 const AdamStep& s) override;
+
+ private:
+  // Makes this backend's GPU current on the calling thread (every entry point calls it).
+  void activate() const;
+  // Blocks for a grid-stride loop over n elements.
+  unsigned grid(int64_t n) const { return cuda::grid_for(n, max_blocks_); }
+  // Per-anchor working set of the mining kernels: in shared memory when it fits there (opting in
+  // to more than 48 KiB when the device allows), else in a global workspace, a chunk of anchors
+  // at a time. Returns the anchors per launch and sets *shared_bytes (0: use the workspace).
+  int64_t mining_plan(int64_t B, size_t* shared_bytes) const;
+
+  int index_;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  int64_t max_blocks_ = 1;       // grid-stride grids: SMs x 32 blocks
+  int64_t sm_count_ = 1;         // streaming multiprocessors
+  size_t max_shared_optin_ = 0;  // bytes of shared memory a block may opt in to
+  std::string description_;
+  CachingAllocator allocator_;
+
+  // A scratch buffer from the caching allocator, returned when it goes out of scope. Safe to
+  // release right after queueing the kernels that use it: later users run after them in stream
+  // order.
+  class Scratch {
+   public:
+    Scratch(CudaBackend& be, size_t bytes) : be_(be), ptr_(be.allocator_.allocate(bytes)) {}
+    ~Scratch() { be_.allocator_.deallocate(ptr_); }
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    template <typename T>
+    T* as() const {
+      return static_cast<T*>(ptr_);
+    }
+
+   private:
+    CudaBackend& be_;
+    void* ptr_;
+  };
+};
+
+}  // namespace trine
