@@ -56,8 +56,9 @@ Shape broadcast_strides(const Shape& shape, const Shape& out) {
 
 int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
   int64_t d = dim < 0 ? dim + rank : dim;
-  TRINE_CHECK(d >= 0 && d < std::max<int64_t>(rank, 1), op, ": dim ", dim,
-              " is out of range for a tensor of rank ", rank);
+  // Strictly below rank: callers index the shape with the result, and a scalar has no dims.
+  TRINE_CHECK(d >= 0 && d < rank, op, ": dim ", dim, " is out of range for a tensor of rank ",
+              rank);
   return d;
 }
 

@@ -74,6 +74,7 @@ Tensor Tensor::from_ints(const std::vector<int32_t>& data, Device device) {
 }
 
 Tensor Tensor::arange(int64_t n, Device device) {
+  TRINE_CHECK(n >= 0, "arange: length must be >= 0, got ", n);
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(i);
   return from_vector(v, {n}, device);
