@@ -70,6 +70,8 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
     }
     TRINE_CHECK_AS(DataError, it->second.shape() == t.shape(), "load_state_dict: '", name,
                    "' has shape ", it->second.shape_str(), ", the model expects ", t.shape_str());
+    TRINE_CHECK_AS(DataError, it->second.dtype() == t.dtype(), "load_state_dict: '", name, "' is ",
+                   dtype_name(it->second.dtype()), ", the model expects ", dtype_name(t.dtype()));
     t.copy_(it->second);
     used.insert(name);
   }
