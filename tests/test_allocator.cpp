@@ -1,6 +1,5 @@
-// CachingAllocator: a training step in steady state reaches the system allocator zero times;
-// size classes; reuse, statistics, cache release and out-of-memory behaviour with a counting
-// raw allocator.
+// CachingAllocator: steady-state training steps make no system allocations; size classes,
+// reuse, statistics, cache release and out-of-memory handling (with a counting raw allocator).
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -348,6 +348,10 @@ TEST_F(CheckpointTest, LoadStateDictStrictMismatches) {
   wrong["0.weight"] = Tensor::zeros({4, 3, 5, 5});
   EXPECT_TRUE(throws_with<DataError>([&] { m->load_state_dict(wrong); },
                                      {"0.weight", "[4, 3, 5, 5]", "[4, 3, 3, 3]"}));
+  auto wrong_type = state;
+  wrong_type["4.bias"] = Tensor::from_ints({1, 2, 3});
+  EXPECT_TRUE(throws_with<DataError>([&] { m->load_state_dict(wrong_type); },
+                                     {"4.bias", "int32", "float32"}));
   // Non-strict: missing and unexpected entries are fine, shapes must still match.
   missing["0.bias"] = Tensor::full({4}, 0.5f);
   m->load_state_dict(missing, false);

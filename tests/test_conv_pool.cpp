@@ -1,6 +1,5 @@
-// conv2d and pooling against plain-loop references: odd shapes, strides, padding, non-square
-// inputs and kernels, batches large enough to be split into several im2col chunks; forward and
-// backward. Max pooling with ties, padding and NaN; average pooling with count_include_pad.
+// conv2d and pooling, forward and backward, against plain-loop references on odd shapes, strides,
+// padding and batches split into several im2col chunks; max-pool ties/NaN, avg-pool padding.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -17,7 +16,8 @@ namespace {
 using test::ConvShape;
 using test::PoolShape;
 
-// The column buffer limit of conv_chunk in engine/ops_nn.cpp.
+// A 16 MB im2col column buffer: the chunk size conv2d was first written with, kept as the scale
+// of the batched tests below (a batch whose columns need several such buffers).
 constexpr int64_t kChunkBytes = 16 << 20;
 
 int64_t col_bytes_per_image(const ConvShape& s) {
@@ -75,8 +75,9 @@ TEST(Conv2d, MatchesLoopOnOddShapes) {
 
 TEST(Conv2d, BatchOf37SpansSeveralIm2colChunks) {
   const ConvShape s{37, 16, 31, 33, 8, 3, 3, 1, 1, 1, 1};
-  // The premise of this test: the batch does not fit one 16 MB column buffer, and the last
-  // chunk is partial (37 = 28 + 9).
+  // The columns of the batch need several 16 MB buffers with a short last one (37 = 28 + 9),
+  // and 37 is prime, so no split of the batch into chunks or thread parts is even. (A wrong
+  // leading dimension for a short last chunk once broke exactly this case.)
   const int64_t per_chunk = kChunkBytes / col_bytes_per_image(s);
   ASSERT_LT(per_chunk, s.N);
   ASSERT_NE(s.N % per_chunk, 0);
@@ -84,7 +85,7 @@ TEST(Conv2d, BatchOf37SpansSeveralIm2colChunks) {
 }
 
 TEST(Conv2d, ImageLargerThanOneChunk) {
-  // One image's columns exceed the buffer limit: chunks of a single image each.
+  // One image's columns alone exceed 16 MB.
   const ConvShape s{2, 64, 96, 96, 3, 3, 3, 1, 1, 1, 1};
   ASSERT_GT(col_bytes_per_image(s), kChunkBytes);
   check_conv(s, true, 110);

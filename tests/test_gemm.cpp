@@ -1,6 +1,5 @@
-// GEMM against a plain triple loop: Backend::gemm, gemm_batched and matmul on odd shapes, every
-// transpose combination, padded leading dimensions and alpha/beta. Also run by ctest with
-// TRINE_BLAS_CORE=openblas (OpenBLAS's own kernel choice), and checks what blas::info() reports.
+// GEMM (Backend::gemm, gemm_batched, matmul) against a plain triple loop, and blas::info(). ctest
+// also runs it with TRINE_BLAS_CORE=openblas, under OpenBLAS's own kernel choice.
 #include <gtest/gtest.h>
 
 #include <algorithm>

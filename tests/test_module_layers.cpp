@@ -1,6 +1,5 @@
-// Modules and layers: parameter naming and counting, train/eval propagation, batch-norm running
-// statistics against a hand computation, PyTorch's default init bounds, device moves, and
-// gradchecks of every layer with parameters (and of BasicBlock and L2Normalize).
+// Modules and layers: naming and counting, train/eval, batch-norm statistics against a hand
+// computation, PyTorch's default init bounds, device moves, and gradchecks of every layer.
 #include <gtest/gtest.h>
 
 #include <cmath>

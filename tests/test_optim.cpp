@@ -1,6 +1,5 @@
-// Optimizers against a hand-written double-precision reference of torch.optim's update rules
-// (SGD with momentum/dampening/Nesterov/weight decay, Adam, AdamW), skipping of parameters
-// without a gradient, state_dict round trips; learning-rate schedules and their parser.
+// SGD, Adam and AdamW against a double-precision reference of torch.optim's update rules, with
+// skipped parameters and state round trips; learning-rate schedules and their parser.
 #include <gtest/gtest.h>
 
 #include <cmath>

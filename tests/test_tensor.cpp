@@ -42,6 +42,16 @@ TEST(TensorCreate, ConstantsAndShapes) {
   EXPECT_THROW(Tensor::empty({2, -1}), Error);
 }
 
+TEST(TensorCreate, Devices) {
+  EXPECT_EQ(Device::parse("cpu"), Device::cpu());
+  EXPECT_EQ(Device::parse("cuda"), Device::cuda(0));
+  EXPECT_EQ(Device::parse("cuda:3"), Device::cuda(3));
+  EXPECT_EQ(Device::cuda(2).str(), "cuda:2");
+  EXPECT_EQ(Device::cpu().str(), "cpu");
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "", "cuda:99999"})
+    EXPECT_TRUE(throws_with<UsageError>([&] { Device::parse(bad); }, {bad})) << bad;
+}
+
 TEST(TensorCreate, FromVectorChecksSize) {
   Tensor t = Tensor::from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
   EXPECT_EQ(t.to_vector(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
@@ -157,6 +167,30 @@ TEST(TensorMemory, ReshapeAndLeadingSliceAreViews) {
   Tensor col = b.slice(1, 0, 1);
   col.fill_(100.f);
   EXPECT_EQ(b.to_vector()[0], 9.f);
+}
+
+TEST(TensorOps, ScalarsHaveNoDims) {
+  // A rank-0 tensor has no dim 0: every dim argument is an error, not an out-of-bounds read.
+  Tensor s = Tensor::scalar(2.f);
+  EXPECT_TRUE(throws_with<Error>([&] { s.size(0); }, {"dim 0", "rank 0"}));
+  EXPECT_THROW(s.size(-1), Error);
+  EXPECT_THROW(sum(s, {0}), Error);
+  EXPECT_THROW(mean(s, {-1}), Error);
+  EXPECT_THROW(max(s, 0), Error);
+  EXPECT_THROW(squeeze(s, 0), Error);
+  EXPECT_THROW(transpose(s, 0, 0), Error);
+  EXPECT_THROW(slice(s, 0, 0, 1), Error);
+  EXPECT_THROW(concat({s, s}, 0), Error);
+  EXPECT_THROW(index_select(s, 0, Tensor::from_ints({0})), Error);
+  EXPECT_THROW(l2_normalize(s, 0), Error);
+  // What does work on scalars.
+  EXPECT_EQ(sum(s).item(), 2.f);
+  EXPECT_EQ(max(s).item(), 2.f);
+  EXPECT_EQ(unsqueeze(s, 0).shape(), (Shape{1}));
+  EXPECT_EQ(flatten(s).shape(), (Shape{1}));
+  EXPECT_EQ(s.reshape({1, 1}).shape(), (Shape{1, 1}));
+  EXPECT_EQ(permute(s, {}).item(), 2.f);
+  EXPECT_THROW(Tensor::arange(-1), Error);
 }
 
 TEST(TensorMemory, ReshapeErrors) {
