@@ -34,6 +34,11 @@ void CpuBackend::copy(void* dst, const void* src, size_t bytes) {
   if (bytes == 0 || dst == src) return;
   auto* d = static_cast<char*>(dst);
   auto* s = static_cast<const char*>(src);
+  // Overlapping views: chunks copied in parallel would read bytes another chunk already wrote.
+  if (d < s + bytes && s < d + bytes) {
+    std::memmove(d, s, bytes);
+    return;
+  }
   parallel_for(static_cast<int64_t>(bytes), 1 << 20, [&](int64_t b, int64_t e) {
     std::memmove(d + b, s + b, static_cast<size_t>(e - b));
   });
