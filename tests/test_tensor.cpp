@@ -193,6 +193,25 @@ TEST(TensorOps, ScalarsHaveNoDims) {
   EXPECT_THROW(Tensor::arange(-1), Error);
 }
 
+TEST(TensorMemory, CopyBetweenOverlappingViews) {
+  // Large enough (2.4 MB) for the CPU copy to be split across threads.
+  const int64_t n = 600000;
+  for (int64_t shift : {1, 1000, -1000}) {
+    SCOPED_TRACE("shift " + std::to_string(shift));
+    Tensor t = Tensor::arange(n);
+    std::vector<float> want = t.to_vector();
+    const int64_t k = shift > 0 ? shift : -shift;
+    if (shift > 0) {  // t[k:] = t[:-k]
+      t.slice(0, k, n).copy_(t.slice(0, 0, n - k));
+      for (int64_t i = n - 1; i >= k; --i) want[i] = want[i - k];
+    } else {  // t[:-k] = t[k:]
+      t.slice(0, 0, n - k).copy_(t.slice(0, k, n));
+      for (int64_t i = 0; i < n - k; ++i) want[i] = want[i + k];
+    }
+    EXPECT_TRUE(test::all_close(t.to_vector(), want, 0));
+  }
+}
+
 TEST(TensorMemory, ReshapeErrors) {
   Tensor a = Tensor::zeros({2, 3});
   EXPECT_EQ(a.reshape({3, -1}).shape(), (Shape{3, 2}));
