@@ -1,6 +1,7 @@
 // SGD, Adam and AdamW against a double-precision reference of torch.optim's update rules, with
 // skipped parameters and state round trips; learning-rate schedules and their parser.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -331,7 +332,9 @@ void check_resume(MakeOpt make, const GradPlan& plan, const std::string& ckpt_pa
 }
 
 TEST(Optimizer, StateDictRoundTripContinuesIdentically) {
-  const std::string path = ::testing::TempDir() + "trine_test_optim_state.ckpt";
+  // Per process: other builds' test runs may share the temporary folder.
+  const std::string path =
+      ::testing::TempDir() + "trine_test_optim_state_" + std::to_string(::getpid()) + ".ckpt";
   SgdOptions so;
   so.lr = 0.1f;
   so.momentum = 0.9f;
