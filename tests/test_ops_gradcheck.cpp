@@ -509,5 +509,16 @@ TEST(GradcheckSelf, DetectsAWrongGradient) {
   EXPECT_NE(r.message.find("element"), std::string::npos) << r.message;
 }
 
+TEST(GradcheckSelf, FailsWhereTheFunctionIsUndefinedNearby) {
+  // sqrt(5e-4 - eps) is NaN: the numeric derivative cannot confirm the analytic one.
+  Tensor x = leaf_values({5e-4f, 1.f});
+  GradcheckResult r = gradcheck(f1([](auto& t) { return sqrt(t); }), {x});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("element 0"), std::string::npos) << r.message;
+  EXPECT_TRUE(std::isinf(r.max_abs_error));
+  // The inputs are restored afterwards.
+  EXPECT_EQ(x.to_vector(), (std::vector<float>{5e-4f, 1.f}));
+}
+
 }  // namespace
 }  // namespace trine
