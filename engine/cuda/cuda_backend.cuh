@@ -1,7 +1,7 @@
 // CudaBackend: the CUDA implementation of Backend (internal: included only by engine/cuda/*.cu,
 // never by a public header, and not installed). GEMM goes to cuBLAS; every other primitive is a
-// kernel in cuda_elementwise.cu, cuda_conv.cu or cuda_mining.cu, each a port of the CPU loop of
-// the same name in engine/cpu/ (the reference its parity test compares against).
+// kernel in cuda_elementwise.cu, cuda_conv.cu, cuda_norm.cu or cuda_mining.cu, each a port of the
+// CPU loop of the same name in engine/cpu/ (the reference its parity test compares against).
 //
 // One stream and one cuBLAS handle per backend: every kernel, copy and GEMM is queued on that
 // stream, so memory returned to the caching allocator can be handed out again at once (later work
@@ -111,6 +111,13 @@ class CudaBackend final : public Backend {
 
   void im2col(const float* x, const ConvGeom& g, int64_t images, float* col) override;
   void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) override;
+  // conv2d_forward/backward: the generic default (im2col + cuBLAS over chunks of images).
+  void batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW, const float* weight,
+                          const float* bias, float eps, float* y, float* mean, float* var,
+                          float* invstd) override;
+  void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,
+                           const float* mean, const float* invstd, const float* weight, float* gx,
+                           float* gweight, float* gbias) override;
   void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes, float* out,
                       int32_t* argmax) override;
   void pool2d_backward(PoolKind kind, const float* gy, const int32_t* argmax, const PoolGeom& g,
