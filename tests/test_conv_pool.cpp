@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "support/test_util.h"
@@ -93,6 +94,70 @@ TEST(Conv2d, ImageLargerThanOneChunk) {
 
 TEST(Conv2d, BatchOfOne) {
   check_conv({1, 3, 12, 17, 4, 3, 3, 2, 2, 1, 1}, true, 120);
+}
+
+// Backend::conv2d_forward/backward directly: the CPU override, and the generic chunked default
+// (a qualified call skips the override) that other backends inherit. Outputs start as NaN so an
+// element left unwritten shows.
+void check_conv_composites(const ConvShape& s, uint64_t seed) {
+  SCOPED_TRACE(::testing::Message() << "N" << s.N << " C" << s.C << " " << s.H << "x" << s.W << " M"
+                                    << s.M << " k" << s.kh << "x" << s.kw);
+  Backend& cpu = backend_for(Device::cpu());
+  const ConvGeom g{s.C, s.H, s.W, s.kh, s.kw, s.sh, s.sw, s.ph, s.pw, s.OH(), s.OW()};
+  const std::vector<float> x = test::random_values(s.N * s.C * s.H * s.W, seed);
+  const std::vector<float> w = test::random_values(s.M * s.C * s.kh * s.kw, seed + 1);
+  const std::vector<float> b = test::random_values(s.M, seed + 2);
+  const std::vector<float> gy = test::random_values(s.N * s.M * s.OH() * s.OW(), seed + 3);
+  std::vector<double> want_gx, want_gw, want_gb;
+  test::ref_conv2d_backward(s, x, w, gy, want_gx, want_gw, want_gb);
+  const std::vector<double> want_y = test::ref_conv2d(s, x, w, b);
+  const double k_terms = static_cast<double>(s.C * s.kh * s.kw);
+  const double img_terms = static_cast<double>(s.N * s.OH() * s.OW());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (bool generic : {false, true}) {
+    SCOPED_TRACE(generic ? "generic default" : "CPU override");
+    std::vector<float> y(gy.size(), nan), gx(x.size(), nan), gw(w.size(), nan), gb(s.M, nan);
+    if (generic) {
+      cpu.Backend::conv2d_forward(x.data(), w.data(), b.data(), g, s.N, s.M, y.data());
+      cpu.Backend::conv2d_backward(x.data(), w.data(), gy.data(), g, s.N, s.M, gx.data(), gw.data(),
+                                   gb.data());
+    } else {
+      cpu.conv2d_forward(x.data(), w.data(), b.data(), g, s.N, s.M, y.data());
+      cpu.conv2d_backward(x.data(), w.data(), gy.data(), g, s.N, s.M, gx.data(), gw.data(),
+                          gb.data());
+    }
+    EXPECT_TRUE(test::all_close_ref(y, want_y, 1e-5 + 3e-7 * k_terms, 1e-4));
+    EXPECT_TRUE(test::all_close_ref(gx, want_gx,
+                                    1e-5 + 3e-7 * static_cast<double>(s.M * s.kh * s.kw), 1e-4));
+    EXPECT_TRUE(test::all_close_ref(gw, want_gw, 1e-5 + 3e-7 * img_terms, 1e-4));
+    EXPECT_TRUE(test::all_close_ref(gb, want_gb, 1e-5 + 3e-7 * img_terms, 1e-4));
+    // Null outputs are skipped; the others are still right.
+    std::vector<float> gb_only(s.M, nan);
+    if (generic)
+      cpu.Backend::conv2d_backward(x.data(), w.data(), gy.data(), g, s.N, s.M, nullptr, nullptr,
+                                   gb_only.data());
+    else
+      cpu.conv2d_backward(x.data(), w.data(), gy.data(), g, s.N, s.M, nullptr, nullptr,
+                          gb_only.data());
+    EXPECT_TRUE(test::all_close_ref(gb_only, want_gb, 1e-5 + 3e-7 * img_terms, 1e-4));
+    // Without bias the forward is the bare convolution.
+    std::vector<float> y0(gy.size(), nan);
+    if (generic)
+      cpu.Backend::conv2d_forward(x.data(), w.data(), nullptr, g, s.N, s.M, y0.data());
+    else
+      cpu.conv2d_forward(x.data(), w.data(), nullptr, g, s.N, s.M, y0.data());
+    EXPECT_TRUE(
+        test::all_close_ref(y0, test::ref_conv2d(s, x, w, {}), 1e-5 + 3e-7 * k_terms, 1e-4));
+  }
+}
+
+TEST(Conv2d, BackendCompositesGenericAndCpu) {
+  check_conv_composites({2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1}, 500);
+  check_conv_composites({3, 2, 11, 13, 5, 3, 3, 2, 2, 0, 0}, 510);
+  check_conv_composites({1, 4, 6, 10, 3, 1, 1, 2, 2, 0, 0}, 520);
+  check_conv_composites({2, 2, 8, 5, 3, 2, 3, 2, 1, 1, 0}, 530);
+  // Several chunks in the generic default, the last one short (37 = 28 + 9).
+  check_conv_composites({37, 16, 31, 33, 8, 3, 3, 1, 1, 1, 1}, 540);
 }
 
 TEST(Conv2d, Errors) {

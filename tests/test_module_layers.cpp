@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -241,6 +243,77 @@ TEST(BatchNorm, EvalUsesRunningStatistics) {
   // Training needs more than one value per channel.
   bn.train();
   EXPECT_THROW(bn(random_tensor({1, 2, 1, 1}, 32)), Error);
+}
+
+// Backend::batch_norm_forward/backward directly: the CPU override and the generic default (a
+// qualified call skips the override), against the formulas in double. Outputs start as NaN.
+TEST(BatchNorm, BackendCompositesGenericAndCpu) {
+  const int64_t N = 3, C = 4, HW = 5, n = N * C * HW;
+  const std::vector<float> x = test::random_values(n, 100, -2.f, 3.f);
+  const std::vector<float> gy = test::random_values(n, 101);
+  const std::vector<float> w = test::random_values(C, 102, 0.5f, 2.f);
+  const std::vector<float> b = test::random_values(C, 103);
+  const float eps = 1e-5f;
+  ChannelStats st = channel_stats(x, N, C, HW);
+  std::vector<double> invstd(C), y(n), y_plain(n), gx(n), gx_plain(n), gw(C, 0.0), gb(C, 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    invstd[c] = 1 / std::sqrt(st.var_biased[c] + eps);
+    double mg = 0, mgx = 0;
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < HW; ++j) {
+        const int64_t at = (i * C + c) * HW + j;
+        const double xhat = (x[at] - st.mean[c]) * invstd[c];
+        y[at] = xhat * w[c] + b[c];
+        y_plain[at] = xhat;
+        mg += gy[at], mgx += gy[at] * xhat;
+      }
+    gb[c] = mg, gw[c] = mgx;
+    mg /= N * HW, mgx /= N * HW;
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < HW; ++j) {
+        const int64_t at = (i * C + c) * HW + j;
+        const double xhat = (x[at] - st.mean[c]) * invstd[c];
+        gx_plain[at] = invstd[c] * (gy[at] - mg - xhat * mgx);
+        gx[at] = w[c] * gx_plain[at];
+      }
+  }
+  Backend& cpu = backend_for(Device::cpu());
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (bool generic : {false, true}) {
+    SCOPED_TRACE(generic ? "generic default" : "CPU override");
+    auto forward = [&](const float* wp, const float* bp, float* out, float* mean, float* var,
+                       float* inv) {
+      if (generic)
+        cpu.Backend::batch_norm_forward(x.data(), N, C, HW, wp, bp, eps, out, mean, var, inv);
+      else
+        cpu.batch_norm_forward(x.data(), N, C, HW, wp, bp, eps, out, mean, var, inv);
+    };
+    auto backward = [&](const float* mean, const float* inv, const float* wp, float* gxp,
+                        float* gwp, float* gbp) {
+      if (generic)
+        cpu.Backend::batch_norm_backward(x.data(), gy.data(), N, C, HW, mean, inv, wp, gxp, gwp,
+                                         gbp);
+      else
+        cpu.batch_norm_backward(x.data(), gy.data(), N, C, HW, mean, inv, wp, gxp, gwp, gbp);
+    };
+    std::vector<float> out(n, nan), mean(C, nan), var(C, nan), inv(C, nan);
+    forward(w.data(), b.data(), out.data(), mean.data(), var.data(), inv.data());
+    EXPECT_TRUE(test::all_close_ref(out, y, 1e-5, 1e-5));
+    EXPECT_TRUE(test::all_close_ref(mean, st.mean, 1e-6, 1e-5));
+    EXPECT_TRUE(test::all_close_ref(var, st.var_biased, 1e-6, 1e-5));
+    EXPECT_TRUE(test::all_close_ref(inv, invstd, 1e-6, 1e-5));
+    std::vector<float> gxo(n, nan), gwo(C, nan), gbo(C, nan);
+    backward(mean.data(), inv.data(), w.data(), gxo.data(), gwo.data(), gbo.data());
+    EXPECT_TRUE(test::all_close_ref(gxo, gx, 1e-5, 1e-4));
+    EXPECT_TRUE(test::all_close_ref(gwo, gw, 1e-5, 1e-4));
+    EXPECT_TRUE(test::all_close_ref(gbo, gb, 1e-5, 1e-4));
+    // No affine parameters (weight 1, bias 0) and skipped outputs.
+    std::vector<float> plain(n, nan), gx_only(n, nan);
+    forward(nullptr, nullptr, plain.data(), mean.data(), var.data(), inv.data());
+    EXPECT_TRUE(test::all_close_ref(plain, y_plain, 1e-5, 1e-5));
+    backward(mean.data(), inv.data(), nullptr, gx_only.data(), nullptr, nullptr);
+    EXPECT_TRUE(test::all_close_ref(gx_only, gx_plain, 1e-5, 1e-4));
+  }
 }
 
 TEST(BatchNorm, RejectsWrongInput) {
