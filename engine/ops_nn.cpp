@@ -100,7 +100,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) 
 Tensor global_avg_pool2d(const Tensor& x) {
   detail::check_float(x, "global_avg_pool2d");
   TRINE_CHECK(x.dim() == 4, "global_avg_pool2d: input must be [N,C,H,W], got ", x.shape_str());
-  return mean(x.reshape({x.size(0), x.size(1), -1}), {2});
+  // H*W spelled out: reshape cannot infer a -1 when the batch is empty.
+  return mean(x.reshape({x.size(0), x.size(1), x.size(2) * x.size(3)}), {2});
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
