@@ -274,6 +274,19 @@ TEST(Pooling, GlobalAvgPool) {
   EXPECT_TRUE(test::all_close(x.grad().to_vector(), std::vector<float>(xv.size(), 1.f / 35), 1e-7));
 }
 
+TEST(Pooling, EmptyBatch) {
+  // An empty batch (e.g. the last, empty split of a dataset) passes through every pooling op.
+  Tensor x = Tensor::zeros({0, 3, 4, 4}).set_requires_grad(true);
+  EXPECT_EQ(max_pool2d(x, 2).shape(), (Shape{0, 3, 2, 2}));
+  EXPECT_EQ(avg_pool2d(x, 3, 1, 1).shape(), (Shape{0, 3, 4, 4}));
+  Tensor g = global_avg_pool2d(x);
+  EXPECT_EQ(g.shape(), (Shape{0, 3}));
+  sum(g).backward();
+  EXPECT_EQ(x.grad().shape(), x.shape());
+  EXPECT_EQ(conv2d(x, Tensor::zeros({2, 3, 3, 3}), Tensor::zeros({2})).shape(),
+            (Shape{0, 2, 2, 2}));
+}
+
 TEST(Pooling, Errors) {
   Tensor x = Tensor::zeros({1, 1, 4, 4});
   EXPECT_THROW(max_pool2d(x, 2, 2, 2), Error);  // padding above half the kernel
