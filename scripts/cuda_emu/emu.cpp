@@ -1,0 +1,308 @@
+// The CPU emulation behind scripts/cuda_emu/include/{cuda_runtime.h,cublas_v2.h}: fibers for
+// the threads of a block, barriers for __syncthreads and the warp intrinsics, host memory for
+// device memory, and plain loops for cuBLAS. Test tool only (see run.sh).
+#include <ucontext.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "cublas_v2.h"
+#include "cuda_runtime.h"
+
+namespace emu {
+namespace {
+
+constexpr size_t kStack = 256 * 1024;
+
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack;
+  dim3 tid;
+  bool done = false;
+};
+
+struct BlockState {
+  std::vector<Fiber> fibers;
+  int current = 0;
+  ucontext_t sched;
+  dim3 bidx, bdim, gdim;
+  std::vector<unsigned char> smem;
+  int block_arrived = 0;
+  uint64_t block_epoch = 0;
+  std::vector<int> warp_arrived;
+  std::vector<uint64_t> warp_epoch;
+  std::vector<uint64_t> slots;
+  uint64_t events = 0;  // arrivals, releases and completions: progress
+  void (*body)(void*) = nullptr;
+  void* ctx = nullptr;
+};
+
+BlockState S;
+
+void yield() {
+  swapcontext(&S.fibers[S.current].ctx, &S.sched);
+}
+
+void fiber_entry() {
+  const int me = S.current;
+  S.body(S.ctx);
+  S.fibers[me].done = true;
+  ++S.events;
+}  // returns to S.sched through uc_link
+
+}  // namespace
+
+const dim3& thread_idx() {
+  return S.fibers[S.current].tid;
+}
+const dim3& block_idx() {
+  return S.bidx;
+}
+const dim3& block_dim() {
+  return S.bdim;
+}
+const dim3& grid_dim() {
+  return S.gdim;
+}
+unsigned char* dynamic_shared() {
+  return S.smem.data();
+}
+int lane() {
+  return S.current % 32;
+}
+uint64_t* warp_slots() {
+  return &S.slots[static_cast<size_t>(S.current / 32) * 32];
+}
+
+void sync_block() {
+  const uint64_t e = S.block_epoch;
+  ++S.events;
+  if (++S.block_arrived == static_cast<int>(S.fibers.size())) {
+    S.block_arrived = 0;
+    ++S.block_epoch;
+    return;
+  }
+  while (S.block_epoch == e) yield();
+}
+
+void sync_warp() {
+  const int w = S.current / 32;
+  const int lanes = std::min(32, static_cast<int>(S.fibers.size()) - w * 32);
+  const uint64_t e = S.warp_epoch[w];
+  ++S.events;
+  if (++S.warp_arrived[w] == lanes) {
+    S.warp_arrived[w] = 0;
+    ++S.warp_epoch[w];
+    return;
+  }
+  while (S.warp_epoch[w] == e) yield();
+}
+
+unsigned ballot(bool pred) {
+  uint64_t* slots = warp_slots();
+  slots[lane()] = pred ? 1 : 0;
+  sync_warp();
+  unsigned mask = 0;
+  const int base = (S.current / 32) * 32;
+  for (int l = 0; l < 32 && base + l < static_cast<int>(S.fibers.size()); ++l)
+    if (slots[l]) mask |= 1u << l;
+  sync_warp();
+  return mask;
+}
+
+void run_grid(const Config& cfg, void (*body)(void*), void* ctx) {
+  if (cfg.grid == 0 || cfg.block == 0 || cfg.block > 1024) {
+    std::fprintf(stderr, "emu: invalid launch configuration grid %u block %u\n", cfg.grid,
+                 cfg.block);
+    std::abort();
+  }
+  S.body = body;
+  S.ctx = ctx;
+  S.bdim = dim3{cfg.block, 1, 1};
+  S.gdim = dim3{cfg.grid, 1, 1};
+  S.fibers.resize(cfg.block);
+  for (Fiber& f : S.fibers)
+    if (f.stack.empty()) f.stack.resize(kStack);
+  const size_t warps = (cfg.block + 31) / 32;
+  S.warp_arrived.assign(warps, 0);
+  S.warp_epoch.assign(warps, 0);
+  S.slots.assign(warps * 32, 0);
+  for (unsigned b = 0; b < cfg.grid; ++b) {
+    S.bidx = dim3{b, 1, 1};
+    S.smem.assign(cfg.shared, 0xFF);  // garbage: NaN floats, -1 ints
+    S.block_arrived = 0;
+    for (unsigned t = 0; t < cfg.block; ++t) {
+      Fiber& f = S.fibers[t];
+      f.done = false;
+      f.tid = dim3{t, 1, 1};
+      getcontext(&f.ctx);
+      f.ctx.uc_stack.ss_sp = f.stack.data();
+      f.ctx.uc_stack.ss_size = f.stack.size();
+      f.ctx.uc_link = &S.sched;
+      makecontext(&f.ctx, fiber_entry, 0);
+    }
+    unsigned alive = cfg.block;
+    while (alive > 0) {
+      const uint64_t before = S.events;
+      alive = 0;
+      for (unsigned t = 0; t < cfg.block; ++t) {
+        if (S.fibers[t].done) continue;
+        S.current = static_cast<int>(t);
+        swapcontext(&S.sched, &S.fibers[t].ctx);
+        if (!S.fibers[t].done) ++alive;
+      }
+      if (alive > 0 && S.events == before) {
+        std::fprintf(stderr,
+                     "emu: deadlock in block %u: %u threads wait at a barrier the others never "
+                     "reach (divergent __syncthreads or warp intrinsic)\n",
+                     b, alive);
+        std::abort();
+      }
+    }
+  }
+}
+
+}  // namespace emu
+
+// ---------------------------------------------------------------------------- runtime API
+
+struct emu_stream {};
+struct emu_cublas {};
+
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int) {
+  return cudaSuccess;
+}
+cudaError_t cudaGetLastError() {
+  return cudaSuccess;
+}
+const char* cudaGetErrorName(cudaError_t) {
+  return "cudaErrorEmulated";
+}
+const char* cudaGetErrorString(cudaError_t) {
+  return "emulated error";
+}
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFree(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind,
+                            cudaStream_t) {
+  const auto d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
+  if (d < s + bytes && s < d + bytes && d != s) {  // cudaMemcpy's ranges must not overlap
+    std::fprintf(stderr, "emu: cudaMemcpyAsync with overlapping ranges\n");
+    std::abort();
+  }
+  std::memcpy(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
+  std::memset(dst, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = new emu_stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount:
+      *value = 2;
+      break;
+    case cudaDevAttrComputeCapabilityMajor:
+      *value = 9;
+      break;
+    case cudaDevAttrComputeCapabilityMinor:
+      *value = 0;
+      break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+      *value = 232448;  // H100/H200
+      break;
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int) {
+  std::snprintf(prop->name, sizeof(prop->name), "emulated GPU (CPU fibers)");
+  prop->totalGlobalMem = size_t{1} << 30;
+  return cudaSuccess;
+}
+
+// ---------------------------------------------------------------------------- cuBLAS
+
+cublasStatus_t cublasCreate(cublasHandle_t* h) {
+  *h = new emu_cublas;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+  delete h;
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) {
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) {
+  return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasGetVersion(cublasHandle_t, int* v) {
+  *v = 130100;
+  return CUBLAS_STATUS_SUCCESS;
+}
+const char* cublasGetStatusName(cublasStatus_t) {
+  return "CUBLAS_STATUS_EMULATED";
+}
+const char* cublasGetStatusString(cublasStatus_t) {
+  return "emulated cuBLAS error";
+}
+
+// Column-major C [m, n] = alpha op(A) op(B) + beta C, with cuBLAS's argument checks.
+cublasStatus_t cublasSgemm_64(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+                              int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
+                              const float* B, int64_t ldb, const float* beta, float* C,
+                              int64_t ldc) {
+  const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
+  if (m < 0 || n < 0 || k < 0 || lda < std::max<int64_t>(1, a_rows) ||
+      ldb < std::max<int64_t>(1, b_rows) || ldc < std::max<int64_t>(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      double acc = 0;
+      for (int64_t l = 0; l < k; ++l) {
+        const float a = ta == CUBLAS_OP_N ? A[i + l * lda] : A[l + i * lda];
+        const float b = tb == CUBLAS_OP_N ? B[l + j * ldb] : B[j + l * ldb];
+        acc += static_cast<double>(a) * b;
+      }
+      float& c = C[i + j * ldc];
+      c = static_cast<float>(*alpha * acc + (*beta == 0.f ? 0.0 : static_cast<double>(*beta) * c));
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta,
+                                            cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+                                            const float* alpha, const float* A, int64_t lda,
+                                            int64_t sa, const float* B, int64_t ldb, int64_t sb,
+                                            const float* beta, float* C, int64_t ldc, int64_t sc,
+                                            int64_t batch) {
+  for (int64_t i = 0; i < batch; ++i) {
+    const cublasStatus_t st = cublasSgemm_64(h, ta, tb, m, n, k, alpha, A + i * sa, lda, B + i * sb,
+                                             ldb, beta, C + i * sc, ldc);
+    if (st != CUBLAS_STATUS_SUCCESS) return st;
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}

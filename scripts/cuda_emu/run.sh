@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs trine's CUDA backend on a CPU emulation of CUDA, for machines without a GPU: the .cu
+# files are rewritten into C++ (transform.py), compiled against fake cuda_runtime.h/cublas_v2.h
+# (include/), and the CPU-vs-CUDA parity tests run against them. Each block's threads run as
+# fibers, with __syncthreads and warp shuffles/ballots as barriers (a barrier some threads never
+# reach aborts with "deadlock"); cuBLAS is plain loops.
+#
+# What this checks: index arithmetic, bounds, reductions, tie-breaking, warp/block collectives,
+# every output written, host-side launch logic. What it cannot: real GPU memory (device memory
+# is host memory here), memory-model races, performance, nvcc-specific code generation.
+#
+#   scripts/cuda_emu/run.sh [gtest args...]      e.g. --gtest_filter=CudaParity.Mine*
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${TRINE_EMU_BUILD:-$here/../../build-emu}
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+status=0
+for t in test_cuda_parity test_cuda_ops; do
+  "$build/$t" "$@" || status=1
+done
+exit $status
