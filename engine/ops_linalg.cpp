@@ -117,22 +117,29 @@ Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared) {
   const int64_t n = a.size(0), m = b.size(0), dim = a.size(1);
   Backend& be = a.backend();
   Tensor out = Tensor::empty({n, m}, a.device());
+  // Distances do not change when both sets move by one vector, so both are centred on the mean
+  // of a's rows first: |a|^2 + |b|^2 - 2 a.b then cancels far less when the points lie close
+  // together far from the origin (L2-normalized embeddings collapsing towards one point), and
+  // the backward formulas below hold for the centred values just the same.
+  Tensor ac, bc;
   {
     NoGradGuard ng;
-    Tensor na = sum(square(a.detach()), {1}, true);  // [n,1]
-    Tensor nb = a.same(b) ? na.reshape({1, n}) : sum(square(b.detach()), {1}).reshape({1, m});
+    Tensor centre = n > 0 ? mean(a.detach(), {0}, true) : Tensor::zeros({1, dim}, a.device());
+    ac = a.detach() - centre;
+    bc = a.same(b) ? ac : b.detach() - centre;
+    Tensor na = sum(square(ac), {1}, true);  // [n,1]
+    Tensor nb = a.same(b) ? na.reshape({1, n}) : sum(square(bc), {1}).reshape({1, m});
     be.binary(BinaryOp::Add, {na.data(), {1, 0}}, {nb.data(), {0, 1}}, out.data(), {n, m});
-    be.gemm(false, true, n, m, dim, -2.f, a.data(), dim, b.data(), dim, 1.f, out.data(), m);
+    be.gemm(false, true, n, m, dim, -2.f, ac.data(), dim, bc.data(), dim, 1.f, out.data(), m);
     be.unary(UnaryOp::Clamp, out.data(), out.data(), out.numel(), 0.f, INFINITY);
     if (a.same(b)) {  // d(x, x) = 0 exactly, whatever the rounding of the three terms
-      float zero = 0.f;
-      Tensor z = Tensor::scalar(zero, a.device());
+      Tensor z = Tensor::scalar(0.f, a.device());
       be.copy_strided(z.data(), {0}, out.data(), {m + 1}, {n});
     }
     if (!squared) be.unary(UnaryOp::Sqrt, out.data(), out.data(), out.numel(), 0, 0);
   }
   if (!any_requires_grad({&a, &b})) return out;
-  Tensor ad = a.detach(), bd = b.detach(), dd = out.detach();
+  Tensor ad = ac, bd = bc, dd = out.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
   return record(out, "pairwise_distance", {a, b}, [=](const Tensor& g) -> Grads {
     // w = dL/d(d^2); zero where the distance is 0, where sqrt has no finite derivative.
