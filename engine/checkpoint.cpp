@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -87,8 +88,15 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp_name(1, '.');  // hidden, next to the target: rename stays on one filesystem
-  tmp_name.append(target.filename().string()).append(".tmp.").append(std::to_string(::getpid()));
+  // Hidden, next to the target (so rename stays on one filesystem), and unique per process and
+  // call (so two threads writing one path never share a temporary file).
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp_name(1, '.');
+  tmp_name.append(target.filename().string())
+      .append(".tmp.")
+      .append(std::to_string(::getpid()))
+      .append(".")
+      .append(std::to_string(counter.fetch_add(1)));
   const std::string tmp = (dir / tmp_name).string();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   TRINE_CHECK(fd >= 0, "cannot write ", tmp, ": ", std::strerror(errno));
