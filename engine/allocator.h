@@ -27,6 +27,8 @@ class CachingAllocator {
   AllocatorStats stats() const;
   // Returns every cached (free) block to the system.
   void empty_cache();
+  // Starts a new peak measurement: peak_bytes_in_use becomes bytes_in_use.
+  void reset_peak();
 
   // Size classes: 512 bytes minimum, then 8 classes per power of two (at most 12.5% slack).
   static size_t round_size(size_t bytes);

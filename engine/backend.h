@@ -115,6 +115,8 @@ class Backend {
   virtual void deallocate(void* ptr, size_t bytes) = 0;
   virtual AllocatorStats allocator_stats() const = 0;
   virtual void empty_cache() = 0;
+  // Starts a new peak measurement (allocator_stats().peak_bytes_in_use = bytes in use now).
+  virtual void reset_peak_memory() {}
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;

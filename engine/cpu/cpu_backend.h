@@ -17,6 +17,7 @@ class CpuBackend final : public Backend {
   void deallocate(void* ptr, size_t) override { allocator_.deallocate(ptr); }
   AllocatorStats allocator_stats() const override { return allocator_.stats(); }
   void empty_cache() override { allocator_.empty_cache(); }
+  void reset_peak_memory() override { allocator_.reset_peak(); }
   void copy_from_host(void* dst, const void* src, size_t bytes) override;
   void copy_to_host(void* dst, const void* src, size_t bytes) override;
   void copy(void* dst, const void* src, size_t bytes) override;
