@@ -5,6 +5,15 @@
 
 #include "engine/parallel.h"
 
+// Compiles a hot loop also for AVX2 and AVX-512 machines and picks the widest at load time
+// (GCC function multiversioning); the library itself stays built for baseline x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TRINE_VECTOR_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TRINE_VECTOR_CLONES
+#endif
+
 namespace trine::cpu {
 
 // Elementwise work per thread chunk: large enough that waking a thread pays off.

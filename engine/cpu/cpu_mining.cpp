@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_loops.h"
 #include "engine/parallel.h"
 
 namespace trine {
@@ -56,9 +57,64 @@ void CpuBackend::mine_semihard(const float* D, const int32_t* labels, int64_t B,
   });
 }
 
+namespace {
+
+// The common case (hinge, no swap) as branch-free loops over whole rows, which vectorize: for
+// each positive p of anchor a, every column j counts when it is a negative inside the window.
+TRINE_VECTOR_CLONES void hinge_rows(const float* D, const int32_t* labels, int64_t B,
+                                    const TripletSetParams& p, int64_t a0, int64_t a1,
+                                    double* row_stats, float* grad_D) {
+  std::vector<float> neg(static_cast<size_t>(B));
+  // Both window bounds as inclusive ones (m > lo is m >= the next float above lo), so the loop
+  // below has no branches.
+  const float lo = p.lo_inclusive ? p.lo : std::nextafter(p.lo, INFINITY);
+  const float hi = p.hi_inclusive ? p.hi : std::nextafter(p.hi, -INFINITY);
+  const float margin = p.margin;
+  for (int64_t a = a0; a < a1; ++a) {
+    const float* row = D + a * B;
+    float* grow = grad_D + a * B;
+    for (int64_t j = 0; j < B; ++j) neg[j] = labels[j] != labels[a] ? 1.f : 0.f;
+    double loss = 0, count = 0, active = 0, sum_ap = 0, sum_an = 0;
+    for (int64_t pi = 0; pi < B; ++pi) {
+      if (pi == a || labels[pi] != labels[a]) continue;
+      const float dap = row[pi];
+      float l_sum = 0, c_sum = 0, a_sum = 0, an_sum = 0;
+      const float* nm = neg.data();
+#pragma omp simd reduction(+ : l_sum, c_sum, a_sum, an_sum)
+      for (int64_t j = 0; j < B; ++j) {
+        const float m = row[j] - dap;
+        const float in = nm[j] * static_cast<float>((m >= lo) & (m <= hi));
+        const float z = margin - m;  // d(a,p) - d(a,n) + margin
+        const float hit = in * static_cast<float>(z > 0.f);
+        l_sum += z * hit;
+        c_sum += in;
+        a_sum += hit;
+        an_sum += row[j] * in;
+        grow[j] -= hit;
+      }
+      loss += l_sum;
+      count += c_sum;
+      active += a_sum;
+      sum_ap += static_cast<double>(dap) * c_sum;
+      sum_an += an_sum;
+      grow[pi] += a_sum;
+    }
+    double* st = row_stats + a * 5;
+    st[0] = loss, st[1] = count, st[2] = active, st[3] = sum_ap, st[4] = sum_an;
+  }
+}
+
+}  // namespace
+
 void CpuBackend::triplet_set_loss(const float* D, const int32_t* labels, int64_t B,
                                   const TripletSetParams& p, double* row_stats, float* grad_D) {
   std::memset(grad_D, 0, static_cast<size_t>(B * B) * sizeof(float));
+  if (!p.soft && !p.swap) {
+    parallel_for(B, 8, [&](int64_t a0, int64_t a1) {
+      hinge_rows(D, labels, B, p, a0, a1, row_stats, grad_D);
+    });
+    return;
+  }
   // With swap, a triplet also writes into row p of the gradient: run serially then.
   const int64_t grain = p.swap ? B : 8;
   parallel_for(B, grain, [&](int64_t a0, int64_t a1) {

@@ -3,9 +3,41 @@
 #include <cmath>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/cpu_loops.h"
 #include "engine/parallel.h"
 
 namespace trine {
+
+namespace {
+
+// sum(p) and sum(p^2) over n values.
+TRINE_VECTOR_CLONES void sum_and_squares(const float* p, int64_t n, double& s, double& ss) {
+  double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) a += p[i], b += static_cast<double>(p[i]) * p[i];
+  s += a, ss += b;
+}
+
+TRINE_VECTOR_CLONES void affine(const float* p, int64_t n, float scale, float shift, float* q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = p[i] * scale + shift;
+}
+
+// sum(g) and sum(g * (p - m)) over n values.
+TRINE_VECTOR_CLONES void grad_sums(const float* p, const float* g, int64_t n, float m, double& sg,
+                                   double& sgx) {
+  double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) a += g[i], b += static_cast<double>(g[i]) * (p[i] - m);
+  sg += a, sgx += b;
+}
+
+// q = k (g - a - (p - m) b).
+TRINE_VECTOR_CLONES void grad_apply(const float* p, const float* g, int64_t n, float m, float k,
+                                    float a, float b, float* q) {
+  for (int64_t i = 0; i < n; ++i) q[i] = k * (g[i] - a - (p[i] - m) * b);
+}
+
+}  // namespace
 
 void CpuBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
                                     const float* weight, const float* bias, float eps, float* y,
@@ -14,11 +46,7 @@ void CpuBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       double s = 0, ss = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* p = x + (n * C + c) * HW;
-#pragma omp simd reduction(+ : s, ss)
-        for (int64_t i = 0; i < HW; ++i) s += p[i], ss += static_cast<double>(p[i]) * p[i];
-      }
+      for (int64_t n = 0; n < N; ++n) sum_and_squares(x + (n * C + c) * HW, HW, s, ss);
       const double m = s / count, v = std::max(0.0, ss / count - m * m);
       const float is = static_cast<float>(1.0 / std::sqrt(v + eps));
       mean[c] = static_cast<float>(m);
@@ -26,11 +54,8 @@ void CpuBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_
       invstd[c] = is;
       const float scale = (weight ? weight[c] : 1.f) * is;
       const float shift = (bias ? bias[c] : 0.f) - static_cast<float>(m) * scale;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* p = x + (n * C + c) * HW;
-        float* q = y + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) q[i] = p[i] * scale + shift;
-      }
+      for (int64_t n = 0; n < N; ++n)
+        affine(x + (n * C + c) * HW, HW, scale, shift, y + (n * C + c) * HW);
     }
   });
 }
@@ -43,12 +68,8 @@ void CpuBackend::batch_norm_backward(const float* x, const float* gy, int64_t N,
     for (int64_t c = c0; c < c1; ++c) {
       const float m = mean[c], is = invstd[c];
       double sg = 0, sgx = 0;  // sum(gy), sum(gy * (x - mean))
-      for (int64_t n = 0; n < N; ++n) {
-        const float* p = x + (n * C + c) * HW;
-        const float* g = gy + (n * C + c) * HW;
-#pragma omp simd reduction(+ : sg, sgx)
-        for (int64_t i = 0; i < HW; ++i) sg += g[i], sgx += static_cast<double>(g[i]) * (p[i] - m);
-      }
+      for (int64_t n = 0; n < N; ++n)
+        grad_sums(x + (n * C + c) * HW, gy + (n * C + c) * HW, HW, m, sg, sgx);
       sgx *= is;  // sum(gy * xhat)
       if (gweight) gweight[c] = static_cast<float>(sgx);
       if (gbias) gbias[c] = static_cast<float>(sg);
@@ -57,12 +78,9 @@ void CpuBackend::batch_norm_backward(const float* x, const float* gy, int64_t N,
       const float k = (weight ? weight[c] : 1.f) * is;
       const float a = static_cast<float>(sg / count);
       const float b = static_cast<float>(sgx / count) * is;  // multiplies (x - m)
-      for (int64_t n = 0; n < N; ++n) {
-        const float* p = x + (n * C + c) * HW;
-        const float* g = gy + (n * C + c) * HW;
-        float* q = gx + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) q[i] = k * (g[i] - a - (p[i] - m) * b);
-      }
+      for (int64_t n = 0; n < N; ++n)
+        grad_apply(x + (n * C + c) * HW, gy + (n * C + c) * HW, HW, m, k, a, b,
+                   gx + (n * C + c) * HW);
     }
   });
 }
