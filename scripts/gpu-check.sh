@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# gpu-check.sh: prepares one self-contained GPU check of trine's CUDA backend, for a bare GPU
+# machine (NVIDIA driver, CUDA 13, CMake and PyTorch 2.x; possibly no OpenBLAS, zlib headers or
+# GoogleTest). Run here, on the build machine:
+#
+#   scripts/gpu-check.sh            # builds build-gpu/ (Release, TRINE_CUDA=ON), packs build-gpu/pack
+#
+# build-gpu/pack/ then holds everything the check needs (~35 MB): the CUDA test binaries, the
+# `trine` program, libtrine.so, the shared libraries that may be missing there (OpenBLAS, gzipped,
+# with libgfortran/libquadmath; libcudart; zlib; libstdc++ as a fallback), MNIST's four .gz files,
+# the PyTorch peer torch_mnist.py, and run.sh, which runs the whole check in under 8 minutes and
+# prints `name value` lines (logs go to $OUT when set, else pack/out/):
+#   nvidia-smi; test_cuda_parity; test_cuda_ops; if `trine --help` lists them, each with
+#   --device cuda: trine bench mining (B=1800, D=128), trine bench w1 (MNIST, 1 epoch); the
+#   PyTorch peer python3 torch_mnist.py --device cuda; trine bench w2 only when LFW is in the
+#   pack (pack/data/faces: 113 MB, too big to carry by default, so it says it skipped).
+#
+# With the device tool (the pack is an ignored path, so carry it; it travels with the tree):
+#   run(command="bash build-gpu/pack/run.sh", carry=["build-gpu/pack"], timeout_s=540)
+# The files run.sh leaves under $OUT come back (run.log, the gtest logs, each command's output).
+# cuBLAS is not packed (libcublasLt alone is ~540 MB): run.sh looks for libcublas.so.13 in the
+# machine's CUDA 13 install (/usr/local/cuda*, ldconfig, pip nvidia-* wheels).
+#
+# Environment: TRINE_GPU_ARCHS overrides CMAKE_CUDA_ARCHITECTURES (default: trine's
+# "90-real;90-virtual"); JOBS the build parallelism.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build-gpu
+pack=$build/pack
+jobs=${JOBS:-$(nproc)}
+shared=$root/../shared
+
+cd "$root"
+cmake_args=(-S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTRINE_CUDA=ON -DTRINE_BUILD_TESTS=ON)
+if [[ -n "${TRINE_GPU_ARCHS:-}" ]]; then cmake_args+=("-DCMAKE_CUDA_ARCHITECTURES=$TRINE_GPU_ARCHS"); fi
+echo "gpu-check: configuring $build" >&2
+cmake "${cmake_args[@]}" >/dev/null
+echo "gpu-check: building libtrine and the CUDA tests (nvcc is slow: minutes)" >&2
+cmake --build "$build" -j"$jobs" --target trine test_cuda_parity test_cuda_ops
+have_cli=1
+if ! cmake --build "$build" -j"$jobs" --target trine_cli; then
+  echo "gpu-check: warning: the trine program did not build; the pack runs the tests only" >&2
+  have_cli=0
+fi
+
+echo "gpu-check: packing $pack" >&2
+rm -rf "$pack"
+mkdir -p "$pack/bin" "$pack/lib" "$pack/compat" "$pack/data/mnist"
+cp "$build/test_cuda_parity" "$build/test_cuda_ops" "$pack/bin/"
+if [[ $have_cli == 1 && -x "$build/trine" ]]; then cp "$build/trine" "$pack/bin/"; fi
+cp -L "$build/libtrine.so.0" "$pack/lib/libtrine.so.0"
+strip --strip-unneeded "$pack"/bin/* "$pack/lib/libtrine.so.0" 2>/dev/null || true
+
+# A library's resolved path, from ldd.
+lib_path() { ldd "$1" | awk -v n="$2" '$1 == n { print $3 }'; }
+cudart=$(lib_path "$build/libtrine.so.0" libcudart.so.13)
+[[ -n "$cudart" ]] && cp -L "$cudart" "$pack/lib/"
+zlib=$(lib_path "$build/libtrine.so.0" libz.so.1)
+[[ -n "$zlib" ]] && cp -L "$zlib" "$pack/lib/"
+# OpenBLAS (trine dlopens it; TRINE_OPENBLAS points there) and what it needs besides libc.
+openblas=$(grep -m1 '^BLAS_openblas_LIBRARY:FILEPATH=' "$build/CMakeCache.txt" | cut -d= -f2)
+[[ -z "$openblas" ]] && openblas=$(ldconfig -p | awk '$1 == "libopenblas.so.0" { print $NF; exit }')
+openblas=$(realpath "$openblas")
+gzip -9 -c "$openblas" >"$pack/lib/libopenblas.so.0.gz"
+for dep in $(ldd "$openblas" | awk '$3 ~ /^\// { print $3 }'); do
+  case $(basename "$dep") in
+    libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.* | ld-linux*) ;;
+    libgcc_s.so.*) cp -L "$dep" "$pack/compat/" ;;
+    *) cp -L "$dep" "$pack/lib/" ;;
+  esac
+done
+# libstdc++ only as a fallback (run.sh adds compat/ when the machine's is too old).
+cp -L "$(lib_path "$build/libtrine.so.0" libstdc++.so.6)" "$pack/compat/"
+[[ -e "$pack/compat/libgcc_s.so.1" ]] || cp -L "$(lib_path "$build/libtrine.so.0" libgcc_s.so.1)" "$pack/compat/"
+
+cp "$shared/peers/torch_mnist.py" "$pack/"
+cp "$shared"/data/mnist/*.gz "$pack/data/mnist/"
+{
+  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo -dirty)"
+  echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cuda_code $(grep -o 'code=\[[a-z_0-9]*\]' "$build/CMakeFiles/trine.dir/flags.make" | sort -u | tr -d '[]' | sed 's/code=//' | paste -sd, -)"
+  echo "nvcc $(grep -m1 CMAKE_CUDA_COMPILER_VERSION "$build"/CMakeFiles/*/CMakeCUDACompiler.cmake 2>/dev/null | grep -o '[0-9.]*' | head -1)"
+} >"$pack/MANIFEST"
+
+cat >"$pack/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# One GPU check of trine's CUDA backend (made by scripts/gpu-check.sh). Prints `name value`
+# lines; every step has a time limit and the whole run stays under 8 minutes.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-$here/out}
+mkdir -p "$out"
+orig_ld=${LD_LIBRARY_PATH:-}
+start=$(date +%s)
+deadline=$((start + 470))
+exec > >(tee -a "$out/run.log") 2>&1
+
+say() { echo "$*"; }
+trim() { echo "$1" | sed 's/^ *//; s/ *$//; s/ /_/g'; }  # a value without spaces
+left() { echo $((deadline - $(date +%s))); }
+# step NAME BUDGET_S CMD...: runs CMD with the smaller of BUDGET_S and the time left; output to
+# $out/NAME.log; prints NAME_status and NAME_seconds.
+step() {
+  local name=$1 budget=$2
+  shift 2
+  local t t0 t1 rc
+  t=$(left)
+  ((t > budget)) && t=$budget
+  if ((t < 5)); then
+    say "${name}_status skipped_no_time_left"
+    return 0
+  fi
+  t0=$(date +%s.%N)
+  timeout -k 5 "$t" "$@" >"$out/$name.log" 2>&1
+  rc=$?
+  t1=$(date +%s.%N)
+  say "${name}_seconds $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
+  case $rc in
+    0) say "${name}_status pass" ;;
+    124 | 137) say "${name}_status timeout_${t}s" ;;
+    *) say "${name}_status fail_rc_$rc" ;;
+  esac
+  if ((rc != 0)); then say "${name}_error $(tail -n 1 "$out/$name.log" | cut -c1-300)"; fi
+  return $rc
+}
+
+while read -r k v; do say "pack_$k $v"; done <"$here/MANIFEST"
+
+# ---- libraries: the pack's, OpenBLAS unpacked, the machine's CUDA 13 (cuBLAS is not packed)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/trine-gpu-check.XXXXXX")
+gzip -dc "$here/lib/libopenblas.so.0.gz" >"$tmp/libopenblas.so.0"
+export TRINE_OPENBLAS=$tmp/libopenblas.so.0
+libpath=$here/lib:$tmp
+cublas_dir=""
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda-13*/lib64 \
+  /usr/local/cuda/targets/*/lib /usr/lib/x86_64-linux-gnu; do
+  if [[ -e "$d/libcublas.so.13" ]]; then cublas_dir=$d; break; fi
+done
+if [[ -z "$cublas_dir" ]]; then
+  cublas_dir=$(ldconfig -p 2>/dev/null | awk '$1 == "libcublas.so.13" { print $NF; exit }' | xargs -r dirname)
+fi
+if [[ -z "$cublas_dir" ]] && command -v python3 >/dev/null; then
+  cublas_dir=$(python3 - <<'PY' 2>/dev/null
+import glob, os, site
+for base in site.getsitepackages() + [site.getusersitepackages()]:
+    for p in glob.glob(os.path.join(base, "nvidia", "**", "libcublas.so.13"), recursive=True):
+        print(os.path.dirname(p)); raise SystemExit
+PY
+)
+fi
+say "cublas13_dir ${cublas_dir:-not_found}"
+[[ -n "$cublas_dir" ]] && libpath=$libpath:$cublas_dir
+export LD_LIBRARY_PATH=$libpath${orig_ld:+:$orig_ld}
+# The machine's libstdc++ may predate the build machine's (GCC 12): then use the packed one.
+if ! "$here/bin/test_cuda_parity" --gtest_list_tests >/dev/null 2>"$out/probe.log" &&
+  grep -q "GLIBCXX\|CXXABI\|GCC_" "$out/probe.log"; then
+  export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$here/compat
+  say "libstdcxx packed"
+fi
+ldd "$here/bin/test_cuda_parity" | grep "not found" | sed 's/^[[:space:]]*/missing_library /'
+
+# ---- the GPU
+if command -v nvidia-smi >/dev/null; then
+  timeout 20 nvidia-smi >"$out/nvidia-smi.log" 2>&1
+  timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap \
+    --format=csv,noheader 2>/dev/null | while IFS=, read -r name driver mem cc; do
+    say "gpu_name $(trim "$name")"
+    say "gpu_driver $(trim "$driver")"
+    say "gpu_memory $(trim "$mem")"
+    say "gpu_compute_capability $(trim "$cc")"
+  done
+else
+  say "nvidia_smi not_found"
+fi
+
+# ---- parity tests (gtest --gtest_brief: failures and the summary only)
+for t in test_cuda_parity test_cuda_ops; do
+  step "$t" 120 "$here/bin/$t" --gtest_brief=1 --gtest_output="xml:$out/$t.xml"
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/$t.log" | sed "s/^/${t}_summary /"
+  grep -m1 -A1 "Skipped$" "$out/$t.log" | tail -n 1 | sed "s/^/${t}_skip_reason /"
+  grep -E -A4 "Failure$" "$out/$t.log" | head -60 | sed "s/^/${t}_failure /"
+done
+
+# ---- benchmarks of the trine program, when it has them
+trine=$here/bin/trine
+if [[ -x "$trine" ]]; then
+  say "trine_version $("$trine" --version 2>&1 | tr ' ' _)"
+  commands=$("$trine" --help 2>&1 || true)
+  bench() {  # bench NAME BUDGET [flag value]...: `trine bench NAME --device cuda [flags]`
+    local name=$1 budget=$2
+    shift 2
+    if ! grep -qE "^  bench $name( |$)" <<<"$commands"; then
+      say "bench_${name}_status skipped_no_such_subcommand"
+      return 0
+    fi
+    local help
+    help=$("$trine" bench "$name" --help 2>&1 || true)
+    local args=(--device cuda)
+    grep -q -- "--device" <<<"$help" || say "bench_${name}_note no_--device_flag_in_help"
+    while (($# >= 2)); do
+      if grep -q -- "$1" <<<"$help"; then args+=("$1" "$2"); else say "bench_${name}_note no_$1_flag"; fi
+      shift 2
+    done
+    step "bench_$name" "$budget" "$trine" bench "$name" "${args[@]}"
+    grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/bench_$name.log" | sed "s/^/bench_${name}./"
+  }
+  bench mining 45 --batch 1800 --dim 128
+  bench w1 90 --data "$here/data/mnist" --epochs 1
+  w1_done=1
+else
+  say "trine_program skipped_not_packed"
+fi
+
+# ---- the PyTorch peer (its own libraries: the system's LD_LIBRARY_PATH, not the pack's)
+if command -v python3 >/dev/null && env LD_LIBRARY_PATH="$orig_ld" python3 -c "import torch" 2>/dev/null; then
+  say "torch_version $(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; print(torch.__version__)')"
+  step torch_mnist 90 env LD_LIBRARY_PATH="$orig_ld" \
+    python3 "$here/torch_mnist.py" --device cuda --data "$here/data/mnist" --epochs 1
+  grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/torch_mnist.log" | sed 's/^/torch_mnist./'
+else
+  say "torch_mnist skipped_no_pytorch"
+fi
+
+# ---- W2 last: it needs LFW (../shared/data/faces, 113 MB), which the pack does not carry
+if [[ -x "$trine" && -n "${w1_done:-}" ]]; then
+  if [[ -d "$here/data/faces/lfw" ]]; then
+    bench w2 60 --faces "$here/data/faces" --epochs 1
+  else
+    say "bench_w2_status skipped_no_faces_data_in_pack"
+  fi
+fi
+
+rm -rf "$tmp"
+say "total_seconds $(($(date +%s) - start))"
+RUN
+chmod +x "$pack/run.sh"
+
+size=$(du -sm "$pack" | cut -f1)
+echo "gpu-check: $pack is ${size} MB" >&2
+if ((size > 60)); then echo "gpu-check: warning: over 60 MB; the device tool carries 64 MiB" >&2; fi
+echo "gpu-check: run it with the device tool:" >&2
+echo "  run(command=\"bash build-gpu/pack/run.sh\", carry=[\"build-gpu/pack\"], timeout_s=540)" >&2
