@@ -86,16 +86,16 @@ TRINE_VECTOR_CLONES void hinge_rows(const float* D, const int32_t* labels, int64
         const float in = nm[j] * static_cast<float>((m >= lo) & (m <= hi));
         const float z = margin - m;  // d(a,p) - d(a,n) + margin
         const float hit = in * static_cast<float>(z > 0.f);
-        l_sum += z * hit;
+        l_sum += hit != 0.f ? z : 0.f;  // a select, not z * hit: NaN * 0 would leak in
         c_sum += in;
         a_sum += hit;
-        an_sum += row[j] * in;
+        an_sum += in != 0.f ? row[j] : 0.f;
         grow[j] -= hit;
       }
       loss += l_sum;
       count += c_sum;
       active += a_sum;
-      sum_ap += static_cast<double>(dap) * c_sum;
+      if (c_sum > 0) sum_ap += static_cast<double>(dap) * c_sum;  // dap may be NaN when c_sum is 0
       sum_an += an_sum;
       grow[pi] += a_sum;
     }
