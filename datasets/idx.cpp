@@ -126,12 +126,15 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
   TRINE_CHECK_AS(DataError, got_dims == 4 * rank, "IDX file ", path,
                  ": truncated inside the header (", rank, " dimensions declared)");
   IdxArray a;
-  int64_t declared = 1;
+  // extent: the product of the non-zero dims, bounded too, so that products of the dims of an
+  // empty array (a plane of rows x cols) cannot overflow either.
+  int64_t declared = 1, extent = 1;
   bool too_big = false;
   for (int d = 0; d < rank; ++d) {
     const int64_t v = be32(&raw_dims[4 * d]);
     a.dims.push_back(v);
-    if (!too_big && v != 0 && declared > kIdxMaxBytes / v) too_big = true;
+    if (!too_big && v != 0 && extent > kIdxMaxBytes / v) too_big = true;
+    if (!too_big && v != 0) extent *= v;
     if (!too_big) declared *= v;
   }
   TRINE_CHECK_AS(DataError, !too_big && declared <= kIdxMaxBytes, "IDX file ", path,

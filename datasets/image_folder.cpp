@@ -3,14 +3,22 @@
 
 // stb_image's implementation lives here, file-local (STB_IMAGE_STATIC), so libtrine exports no
 // stb symbols. Compiled as C++, its failure reason is thread_local, safe for parallel decoding.
+// Only the formats image datasets use are compiled in: every other decoder of stb_image 2.27 is
+// attack surface with known memory-safety bugs (GIF, PSD, PIC, HDR, TGA).
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_PNM
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include <stb_image.h>
 #pragma GCC diagnostic pop
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -34,7 +42,7 @@ bool hidden(const std::string& name) {
 bool read_bytes(const std::string& path, std::string& bytes, std::string& error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    error = "cannot open";
+    error = std::string("cannot open (") + std::strerror(errno) + ")";
     return false;
   }
   bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -45,12 +53,105 @@ bool read_bytes(const std::string& path, std::string& bytes, std::string& error)
   return true;
 }
 
-// Decodes `bytes` to `channels` and resizes into out (width x height x channels). Returns an
-// empty string on success, else why not.
-std::string decode_into(const std::string& bytes, int channels, int width, int height,
-                        ResizeFilter filter, uint8_t* out) {
+// stb_image 2.27 (Debian 12's libstb) builds a JPEG Huffman table without checking that its
+// code counts sum to at most 256, and writes past the table's arrays when they do not (fixed
+// upstream in 2.28; found here by tests/fuzz/fuzz_image.cpp). Such a file breaks the JPEG
+// standard, so it is refused before stb_image reads it. This walks the markers as stb_image
+// does and reads each DHT segment's tables the way it would. Returns "" when the file is not a
+// JPEG or its tables are sound, else why not.
+std::string unsafe_jpeg_tables(std::string_view b) {
+  auto at = [&](size_t i) -> unsigned {
+    return i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+  };
+  if (at(0) != 0xFF || at(1) != 0xD8) return "";  // no SOI: not a JPEG
+  size_t i = 2;
+  while (i + 1 < b.size()) {
+    if (at(i) != 0xFF) {  // entropy-coded data (or garbage) between markers
+      ++i;
+      continue;
+    }
+    const unsigned m = at(i + 1);
+    if (m == 0xFF || m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+      i += m == 0xFF ? 1 : 2;  // fill byte, stuffed 0xFF, TEM, RSTn, SOI: no length field
+      continue;
+    }
+    if (m == 0xD9) break;  // EOI
+    const size_t len = (at(i + 2) << 8) | at(i + 3);
+    if (m == 0xC4) {  // DHT: tables of (class/id byte, 16 code counts, the codes' symbols)
+      int64_t left = static_cast<int64_t>(len) - 2;
+      size_t p = i + 4;
+      while (left > 0) {
+        if ((at(p) >> 4) > 1 || (at(p) & 15) > 3) return "";  // stb_image stops here itself
+        unsigned n = 0;
+        for (size_t k = 1; k <= 16; ++k) n += at(p + k);
+        if (n > 256)
+          return "corrupt JPEG: a Huffman table at byte " + std::to_string(p) + " declares " +
+                 std::to_string(n) + " codes, at most 256 exist";
+        p += 17 + n;
+        left -= 17 + static_cast<int64_t>(n);
+      }
+      if (left != 0) return "";  // stb_image rejects the segment
+    }
+    i += 2 + len;
+  }
+  return "";
+}
+
+// stb_image 2.27 decodes a 16-bit PGM/PPM into a buffer sized for 8 bits when it converts the
+// channels, then reads past it, and its header parser overflows an int on long numbers (both
+// found by tests/fuzz/fuzz_image.cpp). The header is parsed here first, as stb_image parses it
+// (blanks and # comments, then width, height, maxval), and such files are refused.
+std::string unsafe_pnm(std::string_view b) {
+  if (b.size() < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return "";
+  auto blank = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  size_t i = 2;
+  int64_t value[3] = {0, 0, 0};
+  for (int64_t& v : value) {
+    for (;;) {  // blanks, then a comment to the end of its line, again
+      while (i < b.size() && blank(b[i])) ++i;
+      if (i >= b.size() || b[i] != '#') break;
+      while (i < b.size() && b[i] != '\n' && b[i] != '\r') ++i;
+    }
+    for (; i < b.size() && b[i] >= '0' && b[i] <= '9'; ++i) {
+      if (v > (INT_MAX - 9) / 10) return "PGM/PPM header: a number does not fit an int";
+      v = v * 10 + (b[i] - '0');
+    }
+  }
+  if (value[2] > 255)
+    return "16-bit PGM/PPM (maxval " + std::to_string(value[2]) +
+           ") is not supported; convert it to 8 bits";
+  return "";
+}
+
+// The size stb_image reads from the header, when it can and the size is within
+// kMaxImagePixels; else false.
+bool header_size(std::string_view bytes, int* w, int* h) {
+  int comp = 0;
+  return bytes.size() <= static_cast<size_t>(INT_MAX) && unsafe_jpeg_tables(bytes).empty() &&
+         unsafe_pnm(bytes).empty() &&
+         stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                               static_cast<int>(bytes.size()), w, h, &comp) &&
+         static_cast<int64_t>(*w) * *h <= kMaxImagePixels;
+}
+
+}  // namespace
+
+std::string decode_image_into(std::string_view bytes, int channels, int width, int height,
+                              ResizeFilter filter, uint8_t* out, int64_t max_pixels) {
   if (bytes.empty()) return "empty file";
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    return std::to_string(bytes.size()) + " bytes, more than an image file trine decodes";
+  if (std::string why = unsafe_jpeg_tables(bytes); !why.empty()) return why;
+  if (std::string why = unsafe_pnm(bytes); !why.empty()) return why;
   int w = 0, h = 0, comp = 0;
+  // The header first: refuse absurd sizes before stb_image allocates for them.
+  if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                            static_cast<int>(bytes.size()), &w, &h, &comp) &&
+      static_cast<int64_t>(w) * h > max_pixels)
+    return std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
+           std::to_string(max_pixels) + " trine decodes (corrupt header?)";
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                       static_cast<int>(bytes.size()), &w, &h, &comp, channels);
   if (px == nullptr) {
@@ -58,7 +159,10 @@ std::string decode_into(const std::string& bytes, int channels, int width, int h
     return std::string("not a decodable image (") + (why ? why : "unknown reason") + ")";
   }
   std::string error;
-  if (w == width && h == height) {
+  if (static_cast<int64_t>(w) * h > max_pixels) {
+    error = std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
+            std::to_string(max_pixels) + " trine decodes";
+  } else if (w == width && h == height) {
     std::memcpy(out, px, static_cast<size_t>(w) * h * channels);
   } else {
     try {
@@ -71,8 +175,6 @@ std::string decode_into(const std::string& bytes, int channels, int width, int h
   stbi_image_free(px);
   return error;
 }
-
-}  // namespace
 
 int64_t ImageTree::find_identity(const std::string& name) const {
   auto it = std::lower_bound(identities.begin(), identities.end(), name);
@@ -148,10 +250,8 @@ ImageFolder ImageFolder::load(const std::string& root, const ImageFolderOptions&
   if (W == 0) {
     for (const Entry& e : entries) {
       std::string bytes, error;
-      int w = 0, h = 0, comp = 0;
-      if (read_bytes(path_of(e), bytes, error) &&
-          stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                static_cast<int>(bytes.size()), &w, &h, &comp)) {
+      int w = 0, h = 0;
+      if (read_bytes(path_of(e), bytes, error) && header_size(bytes, &w, &h)) {
         W = w;
         H = h;
         break;
@@ -172,17 +272,15 @@ ImageFolder ImageFolder::load(const std::string& root, const ImageFolderOptions&
     for (int64_t i = begin; i < end; ++i) {
       if (!read_bytes(path_of(entries[i]), bytes, errors[i])) continue;
       if (keep_size) {
-        int w = 0, h = 0, comp = 0;
-        if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                  static_cast<int>(bytes.size()), &w, &h, &comp) &&
-            (w != W || h != H)) {
+        int w = 0, h = 0;
+        if (header_size(bytes, &w, &h) && (w != W || h != H)) {
           errors[i] = std::to_string(w) + "x" + std::to_string(h) + ", not " + std::to_string(W) +
                       "x" + std::to_string(H);
           size_mismatch[i] = 1;
           continue;
         }
       }
-      errors[i] = decode_into(bytes, C, W, H, opt.filter, pixels.data() + i * image_bytes);
+      errors[i] = decode_image_into(bytes, C, W, H, opt.filter, pixels.data() + i * image_bytes);
     }
   });
 

@@ -1,5 +1,5 @@
 // ImageFolder: a labelled image set from a root with one folder per identity
-// (root/<identity>/<file>), decoded once with stb_image (JPEG, PNG, BMP, PGM/PPM, ...) into
+// (root/<identity>/<file>), decoded once with stb_image (JPEG, PNG, BMP, 8-bit PGM/PPM) into
 // one uint8 HWC buffer, optionally converted to grey or RGB and resized on the way in.
 //
 // Identities are the sorted folder names that have at least one usable image; an image's label
@@ -12,6 +12,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "datasets/transforms.h"
@@ -32,6 +33,21 @@ struct ImageTree {
 
 // Lists root. Throws DataError when root is not a readable folder.
 ImageTree list_image_tree(const std::string& root);
+
+// The largest image trine decodes, in pixels (width x height; 2^25, e.g. 8192 x 4096). A file whose
+// header claims more is refused before decoding: a corrupt or hostile header could otherwise make
+// stb_image allocate and fill gigabytes.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+
+// Decodes one encoded image (JPEG, PNG, BMP, 8-bit PGM/PPM, as stb_image reads them) to
+// `channels` (1 or 3) and, when its size differs, resizes it with `filter` into `out`, which
+// holds width x height x channels bytes (width, height > 0). Returns "" on success, else why not
+// ("empty file", "not a decodable image (...)", "30000x30000 pixels, more than ..."); never
+// throws for bad bytes. This is what ImageFolder::load runs on every file. `max_pixels` lowers
+// the size limit (the fuzz target keeps each input fast with it).
+std::string decode_image_into(std::string_view bytes, int channels, int width, int height,
+                              ResizeFilter filter, uint8_t* out,
+                              int64_t max_pixels = kMaxImagePixels);
 
 // How ImageFolder::load decodes.
 struct ImageFolderOptions {

@@ -2,8 +2,10 @@
 #include "datasets/lfw_pairs.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -100,6 +102,9 @@ PairsFile parse_pairs(const std::string& text, const std::string& path) {
   TRINE_CHECK_AS(DataError, folds && per_fold && *folds >= 1 && *per_fold >= 1 && *folds <= 100000,
                  path, ":1: header must be '<folds><TAB><pairs per fold>' (e.g. '10\t300'), got '",
                  lines[0], "'");
+  // folds <= 100000, so the product below cannot overflow once per_fold passes this.
+  TRINE_CHECK_AS(DataError, *per_fold <= (int64_t{1} << 40), path, ":1: header promises ", *folds,
+                 " folds x 2 x ", *per_fold, " pairs, more than any pairs file holds");
   pf.folds = static_cast<int32_t>(*folds);
   pf.per_fold = *per_fold;
   const int64_t expected = static_cast<int64_t>(pf.folds) * 2 * pf.per_fold;
@@ -155,8 +160,12 @@ PairsFile parse_pairs(const std::string& text, const std::string& path) {
 }
 
 PairsFile read_pairs(const std::string& path) {
+  std::error_code ec;
+  TRINE_CHECK_AS(DataError, !std::filesystem::is_directory(path, ec), "pairs file '", path,
+                 "' is a directory, expected a file");
   std::ifstream in(path, std::ios::binary);
-  TRINE_CHECK_AS(DataError, in.good(), "cannot open pairs file '", path, "'");
+  TRINE_CHECK_AS(DataError, in.good(), "cannot open pairs file '", path, "' (",
+                 std::strerror(errno), ")");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   TRINE_CHECK_AS(DataError, !in.bad(), "error reading pairs file '", path, "'");
   return parse_pairs(text, path);

@@ -47,8 +47,8 @@ MnistDataset MnistDataset::load(const std::string& dir, MnistSplit split, const 
   for (int64_t i = 0; i < n; ++i) {
     labels[i] = lb.data[i];
     TRINE_CHECK_AS(DataError, opt.num_classes == 0 || labels[i] < opt.num_classes,
-                   "MNIST: ", labels_path, ": label ", labels[i], " at index ", i,
-                   " is outside 0..", opt.num_classes - 1);
+                   "MNIST: ", labels_path, ": label ", labels[i], " at index ", i, " (byte ", 8 + i,
+                   ") is outside 0..", opt.num_classes - 1);
   }
   im.data.resize(static_cast<size_t>(n * im.dims[1] * im.dims[2]));
   im.data.shrink_to_fit();

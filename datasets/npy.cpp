@@ -254,10 +254,14 @@ Dtype parse_descr(const NpyHeader& h, const std::string& path) {
 
 // Checks the declared data size against the file and returns it in bytes.
 int64_t data_bytes(const NpyHeader& h, const Dtype& t, const File& f, const std::string& path) {
-  int64_t n = t.size;
+  // extent: the product of the non-zero dims, bounded too, so that an empty array's strides
+  // (products of the dims after a zero) cannot overflow either.
+  int64_t n = t.size, extent = std::max(t.size, 1);
   for (int64_t d : h.shape) {
-    TRINE_CHECK_AS(DataError, d == 0 || n <= std::numeric_limits<int64_t>::max() / d, ".npy file ",
-                   path, ": shape ", h.shape_str(), " is too large (corrupt header?)");
+    TRINE_CHECK_AS(DataError, d == 0 || extent <= std::numeric_limits<int64_t>::max() / d,
+                   ".npy file ", path, ": shape ", h.shape_str(),
+                   " is too large (corrupt header?)");
+    if (d > 0) extent *= d;
     n *= d;
   }
   const int64_t present = f.size() - h.data_offset;

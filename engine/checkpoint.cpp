@@ -205,11 +205,14 @@ Checkpoint load_checkpoint(const std::string& path) {
     r.get<uint16_t>("reserved");
     if (dtype > 1) r.fail("tensor '" + name + "' has unknown dtype " + std::to_string(dtype));
     Shape shape(rank);
-    uint64_t numel = 1;
+    // extent: the product of the non-zero dims, bounded too, so that an empty tensor's strides
+    // (products of the dims after a zero) cannot overflow either.
+    uint64_t numel = 1, extent = 1;
     for (auto& d : shape) {
       d = r.get<int64_t>("dims");
-      if (d < 0 || (d > 0 && numel > (uint64_t(1) << 40) / static_cast<uint64_t>(d)))
+      if (d < 0 || (d > 0 && extent > (uint64_t(1) << 40) / static_cast<uint64_t>(d)))
         r.fail("tensor '" + name + "' has invalid dims");
+      if (d > 0) extent *= static_cast<uint64_t>(d);
       numel *= static_cast<uint64_t>(d);
     }
     const uint64_t nbytes = r.get<uint64_t>("data size");
