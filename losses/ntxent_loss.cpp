@@ -23,7 +23,9 @@ Tensor masked_logsumexp(const Tensor& x, const Tensor& mask) {
     any = gt(sum(mask, {1}, true), Tensor::scalar(0.f, x.device()));
     c = where(any, max(where(mask, x.detach(), big_neg), 1, true), Tensor::scalar(0.f, x.device()));
   }
-  Tensor s = sum(exp(x - c) * mask, {1}, true);
+  // Masked before exp: an entry outside the mask may lie far above the masked maximum (the
+  // positive pair at a small temperature), and exp(inf) * 0 would be NaN.
+  Tensor s = sum(exp(where(mask, x - c, big_neg)), {1}, true);
   Tensor lse = log(where(any, s, Tensor::scalar(1.f, x.device()))) + c;
   return where(any, lse, big_neg);
 }
