@@ -70,6 +70,10 @@ int mnist_main(Args& args, bool bench) {
   if (resume) {
     const std::string ck_path = (fs::path(*resume) / "checkpoint.trine").string();
     resumed = load_checkpoint(ck_path);
+    auto model = resumed.meta.find("model");
+    TRINE_CHECK_AS(DataError, model == resumed.meta.end() || model->second == "mnist-w1", ck_path,
+                   ": holds a ", model->second,
+                   " model, not mnist-w1; resume it with trine faces --resume ", *resume);
     auto it = resumed.meta.find("flags");
     TRINE_CHECK_AS(DataError, it != resumed.meta.end(), ck_path, ": no stored flags to resume");
     args.inherit(split(it->second, '\n'));
@@ -101,12 +105,19 @@ int mnist_main(Args& args, bool bench) {
       "on-nonfinite", "recover", {"recover", "stop"},
       "non-finite loss or gradient: reload the last good checkpoint with a lower learning rate, "
       "or stop");
+  const auto inject = args.opt_str(
+      "inject-nonfinite",
+      "TESTING AID, not for real runs: at step STEP, once, fill the first layer's weights with "
+      "NaN (weight:STEP), scale the input by 1e38 (input:STEP) or fill the last layer's "
+      "gradient with Inf (grad:STEP), to exercise --on-nonfinite");
   const std::string device_name = args.str("device", "cpu", "cpu, cuda or cuda:N");
   MetricConfig defaults;  // workload W1: batch-hard triplet, Euclidean, margin 0.2, Adam 1e-3, 8x16
   MetricConfig mc = read_metric_flags(args, defaults);
   common_flags(args);
   const std::vector<std::string> flags = args.given_tokens();
   args.finish();
+  TrainerOptions injection;  // checked now, before any data is read
+  if (inject) parse_inject_nonfinite(*inject, injection);
 
   const Device device = Device::parse(device_name);
   backend_for(device);  // fails now, with a clear message, when the device is unavailable
@@ -172,10 +183,12 @@ int mnist_main(Args& args, bool bench) {
   to.log_every = log_every;
   to.checkpoint_every = ckpt_every;
   to.recover_nonfinite = on_nonfinite == "recover";
+  to.inject_step = injection.inject_step;
+  to.inject_kind = injection.inject_kind;
   to.device = device;
   Trainer trainer(*model, *loss, *opt, schedule, curriculum.get(), to, meta);
   if (resume) {
-    trainer.restore(resumed);
+    restore_or_explain(trainer, resumed, *resume);
     std::cerr << "resuming " << *resume << " at step " << trainer.step() << "\n";
   }
   const Trainer::Outcome outcome =

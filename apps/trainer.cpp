@@ -1,10 +1,14 @@
 // The training loop with checkpoints, resume, signal handling and numerical guards.
 #include "apps/trainer.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -22,8 +26,14 @@ namespace trine::cli {
 namespace {
 
 std::atomic<int> g_signal{0};
+// The first SIGINT/SIGTERM asks the loop to stop after the current step; a second one stops the
+// process at once (the last checkpoint on disk stays intact: checkpoints are written atomically).
 extern "C" void on_signal(int signo) {
-  g_signal.store(signo);
+  if (g_signal.exchange(signo) != 0) {
+    static const char msg[] = "\nsecond signal: stopping now, without a checkpoint of this step\n";
+    [[maybe_unused]] ssize_t w = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(128 + signo);
+  }
 }
 
 // Installs the SIGINT/SIGTERM handlers for its lifetime.
@@ -85,6 +95,32 @@ Trainer::Trainer(Sequential& model, MetricLoss& loss, Optimizer& optimizer,
                  "a curriculum needs the triplet loss");
 }
 
+void parse_inject_nonfinite(const std::string& text, TrainerOptions& o) {
+  const size_t colon = text.find(':');
+  const std::string kind = colon == std::string::npos ? "weight" : text.substr(0, colon);
+  const std::string step = colon == std::string::npos ? text : text.substr(colon + 1);
+  char* end = nullptr;
+  const long long v = std::strtoll(step.c_str(), &end, 10);
+  TRINE_CHECK_AS(UsageError,
+                 (kind == "weight" || kind == "input" || kind == "grad") && !step.empty() &&
+                     *end == '\0' && v >= 0,
+                 "--inject-nonfinite expects weight:STEP, input:STEP or grad:STEP (STEP >= 0), "
+                 "got '",
+                 text, "'");
+  o.inject_kind = kind;
+  o.inject_step = v;
+}
+
+void restore_or_explain(Trainer& trainer, const Checkpoint& ck, const std::string& run_dir) {
+  try {
+    trainer.restore(ck);
+  } catch (const Error& e) {
+    std::string msg = (std::filesystem::path(run_dir) / "checkpoint.trine").string();
+    msg.append(": cannot resume from it: ").append(e.what());
+    throw DataError(msg);
+  }
+}
+
 std::string Trainer::checkpoint_path() const {
   return (std::filesystem::path(o_.run_dir) / "checkpoint.trine").string();
 }
@@ -95,7 +131,9 @@ void Trainer::save_checkpoint() {
   ck.meta["trainer.epoch"] = std::to_string(epoch_);
   ck.meta["trainer.batch"] = std::to_string(batch_);
   ck.meta["trainer.step"] = std::to_string(step_);
-  ck.meta["trainer.lr_scale"] = fmt(lr_scale_, 12);
+  char scale[32];
+  std::snprintf(scale, sizeof scale, "%.17g", lr_scale_);  // exact round trip
+  ck.meta["trainer.lr_scale"] = scale;
   ck.meta["trainer.recoveries"] = std::to_string(recoveries_);
   ck.meta["rng.seed"] = std::to_string(default_generator().seed());
   ck.meta["rng.offset"] = std::to_string(default_generator().offset());
@@ -104,15 +142,19 @@ void Trainer::save_checkpoint() {
   const auto loss_params = loss_.parameters();
   for (size_t i = 0; i < loss_params.size(); ++i)
     ck.tensors["loss." + std::to_string(i)] = loss_params[i];
-  const int64_t n = static_cast<int64_t>(log_.size());
-  std::vector<float> epochs(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) epochs[i] = static_cast<float>(log_[i].epoch);
-  ck.tensors["log.epoch"] = Tensor::from_vector(epochs, {n});
-  for (const auto& [name, field] : kLogFields) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(log_[i].*field);
-    ck.tensors[std::string("log.") + name] = Tensor::from_vector(v, {n});
+  // The step log as text, every double to 17 significant digits (exact round trip), so a
+  // resumed run's log is bit-identical to an uninterrupted one's.
+  std::string log_text;
+  char buf[64];
+  for (const StepRecord& r : log_) {
+    log_text += std::to_string(r.epoch);
+    for (const auto& [name, field] : kLogFields) {
+      std::snprintf(buf, sizeof buf, " %.17g", r.*field);
+      log_text += buf;
+    }
+    log_text += '\n';
   }
+  ck.meta["trainer.log"] = log_text;
   trine::save_checkpoint(checkpoint_path(), ck);
 }
 
@@ -123,6 +165,10 @@ void Trainer::restore(const Checkpoint& ck) {
                    "'; is this a training checkpoint written by trine?");
     return it->second;
   };
+  // A model file (model.trine) or another program's checkpoint: say so before anything else.
+  for (const char* key : {"trainer.epoch", "trainer.batch", "trainer.step", "trainer.lr_scale",
+                          "trainer.recoveries", "trainer.log", "rng.seed", "rng.offset"})
+    meta(key);
   std::map<std::string, Tensor> model_state, optim_state;
   for (const auto& [name, t] : ck.tensors) {
     if (name.rfind("model.", 0) == 0) model_state[name.substr(6)] = t;
@@ -136,29 +182,43 @@ void Trainer::restore(const Checkpoint& ck) {
     TRINE_CHECK_AS(DataError, it != ck.tensors.end(), "checkpoint: missing loss parameter ", i);
     Tensor(loss_params[i]).copy_(it->second);
   }
-  epoch_ = std::stoll(meta("trainer.epoch"));
-  batch_ = std::stoll(meta("trainer.batch"));
-  step_ = std::stoll(meta("trainer.step"));
-  lr_scale_ = std::stod(meta("trainer.lr_scale"));
-  recoveries_ = std::stoi(meta("trainer.recoveries"));
-  default_generator().set_state(std::stoull(meta("rng.seed")), std::stoull(meta("rng.offset")));
-  log_.clear();
-  auto col = [&](const std::string& name) {
-    auto it = ck.tensors.find("log." + name);
-    TRINE_CHECK_AS(DataError, it != ck.tensors.end(), "checkpoint: missing log column ", name);
-    return it->second.to_vector();
+  // A count stored by save_checkpoint: a non-negative integer.
+  auto count = [&](const std::string& key) -> uint64_t {
+    const std::string v = meta(key);
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+    TRINE_CHECK_AS(DataError, !v.empty() && v[0] != '-' && *end == '\0' && errno == 0,
+                   "checkpoint: '", key, "' is not a count: '", v, "'");
+    return x;
   };
-  std::vector<float> ep = col("epoch");
-  log_.resize(ep.size());
-  for (size_t i = 0; i < ep.size(); ++i) {
-    log_[i].epoch = static_cast<int64_t>(ep[i]);
-    log_[i].step = static_cast<int64_t>(i);
-  }
-  for (const auto& [name, field] : kLogFields) {
-    std::vector<float> v = col(name);
-    TRINE_CHECK_AS(DataError, v.size() == log_.size(), "checkpoint: log column ", name, " has ",
-                   v.size(), " rows, expected ", log_.size());
-    for (size_t i = 0; i < v.size(); ++i) log_[i].*field = v[i];
+  epoch_ = static_cast<int64_t>(count("trainer.epoch"));
+  batch_ = static_cast<int64_t>(count("trainer.batch"));
+  step_ = static_cast<int64_t>(count("trainer.step"));
+  recoveries_ = static_cast<int>(count("trainer.recoveries"));
+  const std::string scale = meta("trainer.lr_scale");
+  lr_scale_ = std::strtod(scale.c_str(), nullptr);
+  TRINE_CHECK_AS(DataError, std::isfinite(lr_scale_) && lr_scale_ > 0,
+                 "checkpoint: 'trainer.lr_scale' is not a positive number: '", scale, "'");
+  default_generator().set_state(count("rng.seed"), count("rng.offset"));
+  log_.clear();
+  std::istringstream lines(meta("trainer.log"));
+  for (std::string line; std::getline(lines, line);) {
+    // strtod, not operator>>: it also reads back "nan" and "inf".
+    const char* p = line.c_str();
+    char* end = nullptr;
+    StepRecord r;
+    r.step = static_cast<int64_t>(log_.size());
+    r.epoch = std::strtoll(p, &end, 10);
+    bool ok = end != p;
+    for (const auto& [name, field] : kLogFields) {
+      p = end;
+      r.*field = std::strtod(p, &end);
+      ok = ok && end != p;
+    }
+    TRINE_CHECK_AS(DataError, ok, "checkpoint: step log line ", log_.size() + 1, " is malformed: '",
+                   line, "'");
+    log_.push_back(r);
   }
   TRINE_CHECK_AS(DataError, static_cast<int64_t>(log_.size()) == step_, "checkpoint: the log has ",
                  log_.size(), " steps but the position is step ", step_);
@@ -181,7 +241,7 @@ double Trainer::train_images_per_s() const {
   return train_seconds_ > 0 ? static_cast<double>(train_images_) / train_seconds_ : 0.0;
 }
 
-bool Trainer::check_finite_grads(std::string* where) {
+bool Trainer::check_finite(bool grads, std::string* where) {
   NoGradGuard ng;
   std::vector<std::pair<std::string, Tensor>> params = model_.named_parameters();
   const auto loss_params = loss_.parameters();
@@ -190,8 +250,9 @@ bool Trainer::check_finite_grads(std::string* where) {
   std::vector<Tensor> maxima;
   std::vector<std::string> names;
   for (auto& [name, p] : params) {
-    if (!p.grad().defined()) continue;
-    maxima.push_back(max(abs(p.grad())).reshape({1}));
+    const Tensor t = grads ? p.grad() : p.detach();
+    if (!t.defined()) continue;
+    maxima.push_back(max(abs(t)).reshape({1}));
     names.push_back(name);
   }
   if (maxima.empty()) return true;
@@ -225,7 +286,7 @@ std::string Trainer::first_nonfinite_layer(const Tensor& x) {
     if (!std::isfinite(max_abs(y)))
       return "the output of layer " + std::to_string(i) + " (" + model_[i].describe() + ")";
   }
-  return "the loss (every layer's output was finite)";
+  return "";
 }
 
 void Trainer::recover(const std::string& what) {
@@ -274,16 +335,48 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           const double lr = schedule_->lr_at(step_) * lr_scale_;
           opt_.set_lr(static_cast<float>(lr));
           if (curriculum_) triplet->set_miner(curriculum_->miner_ptr_at(step_, epoch_));
+          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "weight") {
+            injected_ = true;
+            NoGradGuard ng;
+            auto [name, p] = model_.named_parameters().front();
+            Tensor(p).fill_(NAN);
+            std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_ << ": filled "
+                      << name << " with NaN\n";
+          }
+          // Parameters first: a NaN weight can vanish from the loss (ReLU maps NaN to 0 here).
+          if (std::string where; !check_finite(false, &where))
+            recover("non-finite value in " + where);
+          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "input") {
+            injected_ = true;
+            b->x = b->x * 1e38f;
+            std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_
+                      << ": scaled the input batch by 1e38\n";
+          }
           Tensor emb = model_(b->x);
           Tensor loss = loss_.forward(emb, Tensor::from_ints(b->labels, o_.device));
           const float value = loss.item();
-          if (!std::isfinite(value))
-            recover("non-finite loss (" + fmt(value) +
-                    "); first non-finite value: " + first_nonfinite_layer(b->x));
+          if (!std::isfinite(value)) {
+            const std::string layer = first_nonfinite_layer(b->x);
+            recover("non-finite loss (" + std::string(std::isnan(value) ? "nan" : fmt(value)) +
+                    "); first non-finite value: " +
+                    (layer.empty() ? "the loss itself (every layer's output was finite)" : layer));
+          }
           opt_.zero_grad();
           loss.backward();
+          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "grad") {
+            injected_ = true;
+            NoGradGuard ng;
+            auto [name, p] = model_.named_parameters().back();
+            Tensor(p.grad()).fill_(INFINITY);
+            std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_
+                      << ": filled the gradient of " << name << " with +Inf\n";
+          }
           std::string where;
-          if (!check_finite_grads(&where)) recover("non-finite gradient in " + where);
+          if (!check_finite(true, &where)) {
+            const std::string layer = first_nonfinite_layer(b->x);
+            recover("non-finite gradient in " + where +
+                    (layer.empty() ? "" : "; the forward pass first went non-finite at " + layer));
+          }
           opt_.step();
           const double dt = now_seconds() - t0;
           train_seconds_ += dt;
@@ -292,20 +385,28 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           log_.push_back({step_, epoch_, value, s.active_fraction(), s.mean_pos, s.mean_neg, lr,
                           static_cast<double>(b->x.size(0)) / dt});
           if (step_ % o_.log_every == 0) {  // collapse watchdog
+            // Collapsed to one point: every embedding of the batch lies within 0.1% of the
+            // embeddings' length from their mean, and all triplets (pairs) are active. Scale-
+            // free, so a healthy run whose embeddings are merely small (batch-hard often shrinks
+            // them early on and still ranks well) does not count; and it must hold at two checks
+            // in a row, so a passing dip does not either.
             NoGradGuard ng;
             Tensor e = emb.detach();
-            const float spread = mean(sqrt(mean(square(e - mean(e, {0}, true)), {0}))).item();
-            if (first_spread_ < 0) first_spread_ = spread;
-            if (s.active_fraction() >= 0.99 && spread < 0.05 * first_spread_ &&
-                (last_collapse_warning_ < 0 ||
-                 step_ - last_collapse_warning_ >= 10 * o_.log_every)) {
+            const double spread_sq = mean(square(e - mean(e, {0}, true))).item();
+            const double length_sq = mean(square(e)).item();
+            const double relative = length_sq > 0 ? std::sqrt(spread_sq / length_sq) : 0.0;
+            const bool collapsed = s.active_fraction() >= 0.99 && relative < 1e-3;
+            collapsed_checks_ = collapsed ? collapsed_checks_ + 1 : 0;
+            if (collapsed_checks_ >= 2 && (last_collapse_warning_ < 0 ||
+                                           step_ - last_collapse_warning_ >= 10 * o_.log_every)) {
               last_collapse_warning_ = step_;
+              char spread_text[32];
+              std::snprintf(spread_text, sizeof spread_text, "%.2g%%", 100 * relative);
               std::cerr << "\nwarning: step " << step_
-                        << ": the embeddings are collapsing to a point"
-                        << " (batch spread " << fmt(spread, 5) << ", "
-                        << fmt(100.0 * spread / first_spread_, 1) << "% of its first value; "
-                        << "every triplet active; mean d(a,p) " << fmt(s.mean_pos, 5) << ", d(a,n) "
-                        << fmt(s.mean_neg, 5) << "). Try a lower learning rate, "
+                        << ": the embeddings have collapsed to one point (the batch's spread is "
+                        << spread_text << " of their length; all " << s.unit
+                        << " active; mean d(a,p) " << fmt(s.mean_pos, 6) << ", d(a,n) "
+                        << fmt(s.mean_neg, 6) << "). Try a lower learning rate, "
                         << "--soft-margin, semi-hard mining or a curriculum.\n";
             }
           }

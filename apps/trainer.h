@@ -10,7 +10,7 @@
 //    gradient went non-finite is named; then the last good checkpoint is reloaded with the
 //    learning rate lowered (recover) or training stops with the message (stop);
 //  - a collapse watchdog that warns when every triplet is active and the batch's embeddings
-//    have shrunk to a point.
+//    have collapsed to one point (spread under 0.1% of their length, two checks in a row).
 #pragma once
 
 #include <functional>
@@ -37,7 +37,25 @@ struct TrainerOptions {
   double nonfinite_lr_factor = 0.5;
   int max_recoveries = 3;
   Device device = Device::cpu();
+  // Fault injection, a testing aid (--inject-nonfinite): at step inject_step (once per process),
+  // "weight" fills the first parameter of the model with NaN before the step; "input" scales
+  // the input batch by 1e38, so activations overflow in the forward pass and the loss goes
+  // non-finite; "grad" fills the last parameter's gradient with +Inf after the backward pass.
+  // -1: off.
+  int64_t inject_step = -1;
+  std::string inject_kind = "weight";
 };
+
+class Trainer;
+
+// trainer.restore(ck), with a DataError naming run_dir/checkpoint.trine when the checkpoint does
+// not fit (another model, a model file instead of a training checkpoint, ...).
+void restore_or_explain(Trainer& trainer, const Checkpoint& ck, const std::string& run_dir);
+
+// Parses --inject-nonfinite's "weight:STEP", "input:STEP" or "grad:STEP" (a bare STEP means
+// weight) into
+// options.inject_kind and inject_step; throws UsageError otherwise.
+void parse_inject_nonfinite(const std::string& text, TrainerOptions& options);
 
 // One step of the log.
 struct StepRecord {
@@ -79,7 +97,10 @@ class Trainer {
 
  private:
   void save_checkpoint();
-  bool check_finite_grads(std::string* where);
+  // False, naming the first parameter (or its gradient) with a NaN or Inf in *where, if any.
+  bool check_finite(bool grads, std::string* where);
+  // "the output of layer 3 (Linear(...))" for the first layer whose output on x has a NaN or Inf
+  // ("the input batch itself" when x has), or "" when the whole forward pass is finite.
   std::string first_nonfinite_layer(const Tensor& x);
   void recover(const std::string& what);
 
@@ -96,8 +117,9 @@ class Trainer {
   int recoveries_ = 0;
   double train_seconds_ = 0;
   int64_t train_images_ = 0;
-  double first_spread_ = -1;
+  int collapsed_checks_ = 0;  // consecutive watchdog checks that saw a collapse
   int64_t last_collapse_warning_ = -1;
+  bool injected_ = false;
 };
 
 }  // namespace trine::cli
