@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -361,6 +362,40 @@ TEST(Distances, MahalanobisMatrixGetsGradient) {
   double norm = 0;
   for (float g : d.L.grad().to_vector()) norm += std::fabs(g);
   EXPECT_GT(norm, 0);
+}
+
+TEST(TripletReference, NaNDistancesAreSkippedByTheFusedLoop) {
+  // A NaN distance fails every window comparison, so its triplets are not in the set; the
+  // statistics and gradient of the others stay finite (the vectorized hinge loop included).
+  const int64_t B = 6;
+  std::vector<float> d = {0, 1, 2, 3, 4, 5, 1, 0, NAN, 2, 3, 1, 2, NAN, 0, 1, 2, 3,
+                          3, 2, 1, 0, 1, 2, 4, 3, 2,   1, 0, 1, 5, 1,   3, 2, 1, 0};
+  std::vector<int32_t> labels = {0, 0, 0, 1, 1, 2};
+  Tensor D = Tensor::from_vector(d, {B, B}), L = Tensor::from_ints(labels);
+  std::vector<double> stats(static_cast<size_t>(B * 5));
+  Tensor grad = Tensor::full({B, B}, NAN);
+  backend_for(Device::cpu())
+      .triplet_set_loss(D.data(), L.int_data(), B,
+                        {0.5f, -INFINITY, INFINITY, true, true, false, false}, stats.data(),
+                        grad.data());
+  double loss = 0, count = 0;
+  for (int64_t a = 0; a < B; ++a) {
+    for (int k = 0; k < 5; ++k) EXPECT_TRUE(std::isfinite(stats[a * 5 + k])) << a << " " << k;
+    loss += stats[a * 5], count += stats[a * 5 + 1];
+  }
+  // Brute force over the triplets whose two distances are both numbers.
+  double want_loss = 0, want_count = 0;
+  for (int a = 0; a < B; ++a)
+    for (int p = 0; p < B; ++p)
+      for (int n = 0; n < B; ++n) {
+        if (p == a || labels[p] != labels[a] || labels[n] == labels[a]) continue;
+        const float dap = d[a * B + p], dan = d[a * B + n];
+        if (std::isnan(dap) || std::isnan(dan)) continue;
+        want_loss += std::max(0.0, double(dap) - dan + 0.5), want_count += 1;
+      }
+  EXPECT_NEAR(loss, want_loss, 1e-5);
+  EXPECT_EQ(count, want_count);
+  for (float g : grad.to_vector()) EXPECT_TRUE(std::isfinite(g));
 }
 
 TEST(Parsing, BadSpecsAreUsageErrors) {
