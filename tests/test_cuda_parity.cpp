@@ -927,9 +927,8 @@ TEST_F(CudaParity, TripletSetLossThroughTheWorkspace) {
 }
 
 // NaN distances: m = D[a,n] - D[a,p] is NaN, so the triplet is outside every window and does not
-// count (backend.h; the CPU's reference loop, kept for soft and swap). Separate from the test above
-// because the CPU's vectorized hinge loop (soft = swap = false) lets the NaN into its row
-// statistics (row[j] * in with in = 0), which this test reports until the CPU skips them too.
+// count (backend.h), in the CPU's reference loop (soft, swap), its vectorized hinge loop and the
+// CUDA kernel alike.
 TEST_F(CudaParity, TripletSetLossWithNaNDistances) {
   triplet_set_cases(*cpu, *gpu, {mining_batch(61, 6, 2, 17)});
 }

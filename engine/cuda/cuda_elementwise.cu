@@ -122,13 +122,11 @@ __global__ void unary_backward_kernel(const float* x, const float* y, const floa
 }
 
 // The unary ops, for dispatch from a run-time UnaryOp to a template instance.
-#define TRINE_FOR_EACH_UNARY(X)                                                                 \
-  X(Neg)                                                                                        \
-  X(Exp)                                                                                        \
-  X(Log)                                                                                        \
-  X(Sqrt)                                                                                       \
-  X(Abs) X(Relu) X(LeakyRelu) X(Sigmoid) X(Tanh) X(Softplus) X(Pow) X(Clamp) X(Square) X(Recip) \
-      X(AddScalar) X(MulScalar)
+// clang-format off
+#define TRINE_FOR_EACH_UNARY(X)                                                        \
+  X(Neg) X(Exp) X(Log) X(Sqrt) X(Abs) X(Relu) X(LeakyRelu) X(Sigmoid) X(Tanh)          \
+  X(Softplus) X(Pow) X(Clamp) X(Square) X(Recip) X(AddScalar) X(MulScalar)
+// clang-format on
 
 // ------------------------------------------------------------------------------ binary functions
 
@@ -161,8 +159,10 @@ __device__ __forceinline__ float binary_f(float x, float y) {
   return x;
 }
 
+// clang-format off
 #define TRINE_FOR_EACH_BINARY(X) \
   X(Add) X(Sub) X(Mul) X(Div) X(Max) X(Min) X(Eq) X(Ne) X(Lt) X(Le) X(Gt) X(Ge)
+// clang-format on
 
 // ------------------------------------------------------------------------------ strided indexing
 
