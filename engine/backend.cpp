@@ -50,7 +50,8 @@ class Scratch {
 // Images per chunk: big GEMMs, but a column buffer of at most ~16 MB.
 int64_t conv_chunk(const ConvGeom& g, int64_t n) {
   const int64_t per_image = g.col_rows() * g.OH * g.OW * 4;
-  return std::clamp<int64_t>((16 << 20) / std::max<int64_t>(per_image, 1), 1, n);
+  return std::clamp<int64_t>((16 << 20) / std::max<int64_t>(per_image, 1), 1,
+                             std::max<int64_t>(n, 1));
 }
 
 }  // namespace

@@ -212,7 +212,8 @@ class Backend {
                                const PoolGeom& g, int64_t planes, float* gx) = 0;
 
   // ---- counter-based random numbers: element i depends only on (seed, offset + i), so every
-  // backend produces the same stream bit for bit.
+  // backend draws the same stream: uniform bit for bit, normal up to the last bit or so of the
+  // device's log/cos.
   virtual void random_uniform(float* out, int64_t n, uint64_t seed, uint64_t offset) = 0;
   virtual void random_normal(float* out, int64_t n, uint64_t seed, uint64_t offset) = 0;
 
