@@ -6,6 +6,7 @@
 
 #include "apps/cli.h"
 #include "datasets/npy.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "losses/contrastive_loss.h"
 #include "losses/ntxent_loss.h"
@@ -36,7 +37,10 @@ int run(cli::Args& args) {
   const double temperature =
       args.number("temperature", 0.1, "ntxent/supcon temperature", 1e-6, 1e6);
   const auto grad_out = args.opt_str("grad-out", "write d(loss)/d(embeddings) here (.npy [N, D])");
+  const std::string device_name = args.str("device", "cpu", "cpu, cuda or cuda:N");
   args.finish();
+  const Device device = Device::parse(device_name);
+  backend_for(device);  // a clear error when the device is not available
   TRINE_CHECK_AS(UsageError, emb_path && lab_path, "loss: --embeddings and --labels are required");
 
   Tensor emb = read_npy_floats(*emb_path);
@@ -65,7 +69,8 @@ int run(cli::Args& args) {
     o.reduction = red;
     loss = std::make_unique<NTXentLoss>(distance, o);
   }
-  emb.set_requires_grad(true);
+  emb = emb.to(device).detach().set_requires_grad(true);
+  for (Tensor& p : loss->parameters()) p.impl()->storage = p.detach().to(device).impl()->storage;
   Tensor value = loss->forward(emb, labels);
   const LossStats& s = loss->stats();
   std::printf("loss %.9g\n", value.item());
@@ -74,8 +79,8 @@ int run(cli::Args& args) {
   std::printf("mean_pos %.9g\nmean_neg %.9g\n", s.mean_pos, s.mean_neg);
   if (grad_out) {
     value.backward();
-    Tensor g = emb.grad().defined() ? emb.grad() : Tensor::zeros(emb.shape());
-    write_npy(*grad_out, g);
+    Tensor g = emb.grad().defined() ? emb.grad() : Tensor::zeros(emb.shape(), device);
+    write_npy(*grad_out, g.to(Device::cpu()));
   }
   return 0;
 }
