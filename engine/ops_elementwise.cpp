@@ -50,11 +50,32 @@ using detail::unary_forward;
 namespace {
 
 // A unary op whose backward is the backend's unary_backward (gx = gy * f'(x)).
+// Whether f'(x) can be computed from y = f(x) alone (or needs nothing), so the backward keeps
+// the output and not the input: ReLU's x > 0 is y > 0. After conv -> batch norm -> ReLU ->
+// conv, the batch norm's output is then freed as soon as the ReLU has read it.
+bool backward_needs_input(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+    case UnaryOp::Exp:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Relu:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Tanh:
+    case UnaryOp::AddScalar:
+    case UnaryOp::MulScalar:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// A unary op whose backward is the backend's unary_backward (gx = gy * f'(x)).
 Tensor unary(UnaryOp op, const char* name, const Tensor& x, float p0 = 0.f, float p1 = 0.f) {
   detail::check_float(x, name);
   Tensor y = unary_forward(op, x, p0, p1);
   if (!any_requires_grad({&x})) return y;
-  Tensor xs = x.detach(), ys = y.detach();
+  Tensor ys = y.detach();
+  Tensor xs = backward_needs_input(op) ? x.detach() : ys;  // y stands in for x where it may
   return record(y, name, {x}, [op, xs, ys, p0, p1](const Tensor& g) -> Grads {
     Tensor gx = Tensor::empty(xs.shape(), xs.device());
     xs.backend().unary_backward(op, xs.data(), ys.data(), g.data(), gx.data(), xs.numel(), p0, p1);
