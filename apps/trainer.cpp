@@ -102,10 +102,10 @@ void parse_inject_nonfinite(const std::string& text, TrainerOptions& o) {
   char* end = nullptr;
   const long long v = std::strtoll(step.c_str(), &end, 10);
   TRINE_CHECK_AS(UsageError,
-                 (kind == "weight" || kind == "input" || kind == "grad") && !step.empty() &&
-                     *end == '\0' && v >= 0,
-                 "--inject-nonfinite expects weight:STEP, input:STEP or grad:STEP (STEP >= 0), "
-                 "got '",
+                 (kind == "weight" || kind == "input" || kind == "grad" || kind == "update") &&
+                     !step.empty() && *end == '\0' && v >= 0,
+                 "--inject-nonfinite expects weight:STEP, input:STEP, grad:STEP or update:STEP "
+                 "(STEP >= 0), got '",
                  text, "'");
   o.inject_kind = kind;
   o.inject_step = v;
@@ -126,6 +126,13 @@ std::string Trainer::checkpoint_path() const {
 }
 
 void Trainer::save_checkpoint() {
+  // Only a good state replaces the last good checkpoint: an update that overflowed a weight is
+  // caught by the parameter check of the next step, which then reloads the one on disk.
+  if (std::string where; !check_finite(false, &where)) {
+    std::cerr << "\nwarning: step " << step_ << ": not writing a checkpoint (non-finite value in "
+              << where << "); " << checkpoint_path() << " keeps the last good state\n";
+    return;
+  }
   Checkpoint ck;
   ck.meta = meta_;
   ck.meta["trainer.epoch"] = std::to_string(epoch_);
@@ -378,6 +385,14 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
                     (layer.empty() ? "" : "; the forward pass first went non-finite at " + layer));
           }
           opt_.step();
+          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "update") {
+            injected_ = true;
+            NoGradGuard ng;
+            auto [name, p] = model_.named_parameters().front();
+            Tensor(p).fill_(NAN);
+            std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_ << ": filled "
+                      << name << " with NaN after the update\n";
+          }
           const double dt = now_seconds() - t0;
           train_seconds_ += dt;
           train_images_ += b->x.size(0);

@@ -40,7 +40,8 @@ struct TrainerOptions {
   // Fault injection, a testing aid (--inject-nonfinite): at step inject_step (once per process),
   // "weight" fills the first parameter of the model with NaN before the step; "input" scales
   // the input batch by 1e38, so activations overflow in the forward pass and the loss goes
-  // non-finite; "grad" fills the last parameter's gradient with +Inf after the backward pass.
+  // non-finite; "grad" fills the last parameter's gradient with +Inf after the backward pass;
+  // "update" fills the first parameter with NaN after the update (before the step's checkpoint).
   // -1: off.
   int64_t inject_step = -1;
   std::string inject_kind = "weight";
@@ -52,8 +53,8 @@ class Trainer;
 // not fit (another model, a model file instead of a training checkpoint, ...).
 void restore_or_explain(Trainer& trainer, const Checkpoint& ck, const std::string& run_dir);
 
-// Parses --inject-nonfinite's "weight:STEP", "input:STEP" or "grad:STEP" (a bare STEP means
-// weight) into
+// Parses --inject-nonfinite's "weight:STEP", "input:STEP", "grad:STEP" or "update:STEP" (a bare
+// STEP means weight) into
 // options.inject_kind and inject_step; throws UsageError otherwise.
 void parse_inject_nonfinite(const std::string& text, TrainerOptions& options);
 

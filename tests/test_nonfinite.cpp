@@ -102,6 +102,25 @@ TEST_F(NonFinite, RecoverReloadsTheCheckpointLowersTheLearningRateAndFinishes) {
   EXPECT_TRUE(test::metrics_numbers(run).count("test_precision_at_1"));
 }
 
+TEST_F(NonFinite, AnUpdateThatBreaksAWeightIsNotCheckpointedAndIsRolledBack) {
+  // Step 3's update leaves a NaN weight: its checkpoint is not written, step 4's check finds
+  // the NaN and reloads the checkpoint of step 3 (written after step 2).
+  const test::RunResult r = mnist("update", {"--inject-nonfinite", "update:3", "--checkpoint-every",
+                                             "1", "--on-nonfinite", "recover"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: step 4: not writing a checkpoint (non-finite value in parameter "
+                       "0.weight"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("at step 4 (epoch 1); reloading the last good checkpoint"),
+            std::string::npos)
+      << r.err;
+  const std::vector<std::string> lr = test::step_log_column((dir_ / "update").string(), "lr");
+  ASSERT_GE(lr.size(), 6u);
+  for (size_t i = 0; i < lr.size(); ++i)
+    EXPECT_DOUBLE_EQ(std::stod(lr[i]), i < 3 ? 1e-3 : 5e-4) << "step " << i;
+}
+
 TEST_F(NonFinite, OverflowingActivationsNameTheFirstNonFiniteLayerOutput) {
   // Inputs scaled by 1e38: layer 0's output overflows; the loss stays finite (L2Normalize, ReLU),
   // the gradients do not.
@@ -133,7 +152,8 @@ TEST_F(NonFinite, CollapseWatchdogWarnsWhenEveryEmbeddingMeetsAtOnePoint) {
 TEST_F(NonFinite, InjectionFlagIsCheckedBeforeTheDataIsRead) {
   const test::RunResult r = mnist("bad", {"--inject-nonfinite", "sometimes"});
   EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_NE(r.err.find("--inject-nonfinite expects weight:STEP, input:STEP or grad:STEP"),
+  EXPECT_NE(r.err.find("--inject-nonfinite expects weight:STEP, input:STEP, grad:STEP or "
+                       "update:STEP"),
             std::string::npos)
       << r.err;
 }

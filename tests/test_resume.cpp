@@ -130,9 +130,11 @@ TEST_F(Resume, KilledAndInterruptedRunEndsBitIdenticalToAnUninterruptedOne) {
     std::printf("SIGKILL: the last checkpoint was at step %lld of %lld\n",
                 static_cast<long long>(at), static_cast<long long>(steps));
   }
-  // Resumed, then SIGINT half-way: the step finishes, a checkpoint is written, status 130.
-  for (const auto& [signo, fraction] : {std::pair{SIGINT, 2}, std::pair{SIGTERM, 4}}) {
-    const int64_t target = steps - steps / fraction;  // 1/2 and 3/4 of the way
+  // Resumed, then SIGINT, resumed, then SIGTERM: each time the step finishes, a checkpoint is
+  // written, and the process exits with status 130 and the resume command.
+  // Targets well before the end (2/5 and 2/3 of the way), so a fast machine cannot finish first.
+  for (const auto& [signo, target] :
+       {std::pair{SIGINT, steps * 2 / 5}, std::pair{SIGTERM, steps * 2 / 3}}) {
     test::Child c = test::Child::start(resume_args(b), out_, err_);
     ASSERT_TRUE(start_until(&c, target, b));
     c.signal(signo);
