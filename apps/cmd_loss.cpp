@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "apps/cli.h"
+#include "apps/metric_setup.h"
 #include "datasets/npy.h"
 #include "engine/backend.h"
 #include "engine/error.h"
@@ -70,7 +71,7 @@ int run(cli::Args& args) {
     loss = std::make_unique<NTXentLoss>(distance, o);
   }
   emb = emb.to(device).detach().set_requires_grad(true);
-  for (Tensor& p : loss->parameters()) p.impl()->storage = p.detach().to(device).impl()->storage;
+  cli::loss_to(*loss, device);
   Tensor value = loss->forward(emb, labels);
   const LossStats& s = loss->stats();
   std::printf("loss %.9g\n", value.item());

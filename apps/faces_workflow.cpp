@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
-#include <sstream>
 
 #include "apps/embedding.h"
 #include "apps/metric_setup.h"
 #include "apps/run_report.h"
 #include "apps/run_support.h"
 #include "apps/trainer.h"
+#include "apps/training_run.h"
 #include "datasets/image_folder.h"
 #include "datasets/lfw_pairs.h"
 #include "datasets/npy.h"
@@ -34,20 +34,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string join(const std::vector<std::string>& items, char sep) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : std::string(1, sep)) + s;
-  return out;
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, sep);)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // Everything one held-out fold's run produces.
 struct FoldResult {
   int32_t fold = 0;
@@ -64,19 +50,8 @@ struct FoldResult {
 }  // namespace
 
 int faces_main(Args& args, bool bench) {
-  const auto resume = args.opt_str("resume", "continue the run in this folder from its checkpoint");
-  Checkpoint resumed;
-  if (resume) {
-    const std::string ck_path = (fs::path(*resume) / "checkpoint.trine").string();
-    resumed = load_checkpoint(ck_path);
-    auto model = resumed.meta.find("model");
-    TRINE_CHECK_AS(DataError, model == resumed.meta.end() || model->second == "facenet-s", ck_path,
-                   ": holds a ", model->second,
-                   " model, not facenet-s; resume it with trine mnist --resume ", *resume);
-    auto it = resumed.meta.find("flags");
-    TRINE_CHECK_AS(DataError, it != resumed.meta.end(), ck_path, ": no stored flags to resume");
-    args.inherit(split(it->second, '\n'));
-  }
+  // A resumed run takes its original flags; the command line may override some (e.g. --epochs).
+  const std::optional<ResumePoint> resume = read_resume(args, "facenet-s", "mnist");
   const std::string faces = args.str("faces", "../shared/data/faces",
                                      "folder holding lfw/ (identity folders) and pairs.txt");
   const auto images_flag = args.opt_str("images", "identity folders to use instead of FACES/lfw");
@@ -102,19 +77,7 @@ int faces_main(Args& args, bool bench) {
   const bool strict = args.flag("strict", "fail on an unreadable image instead of skipping it");
   const int64_t eval_batch =
       args.integer("eval-batch", 500, "batch size for embedding", 1, 1 << 20);
-  const int64_t log_every = args.integer("log-every", 50, "steps between log lines", 1, INT64_MAX);
-  const int64_t ckpt_every = args.integer(
-      "checkpoint-every", 0, "steps between checkpoints (0: at each epoch end)", 0, INT64_MAX);
-  const std::string on_nonfinite = args.choice(
-      "on-nonfinite", "recover", {"recover", "stop"},
-      "non-finite loss or gradient: reload the last good checkpoint with a lower learning rate, "
-      "or stop");
-  const auto inject = args.opt_str(
-      "inject-nonfinite",
-      "TESTING AID, not for real runs: at step STEP, once, fill the first layer's weights with "
-      "NaN (weight:STEP), scale the input by 1e38 (input:STEP) or fill the last layer's "
-      "gradient with Inf (grad:STEP), to exercise --on-nonfinite");
-  const std::string device_name = args.str("device", "cpu", "cpu, cuda or cuda:N");
+  const TrainerOptions loop = read_loop_flags(args);
   MetricConfig defaults;  // workload W2: batch-hard, Euclidean, margin 0.2, Adam 1e-3, 32 x 4
   defaults.P = 32;
   defaults.K = 4;
@@ -122,11 +85,9 @@ int faces_main(Args& args, bool bench) {
   common_flags(args);
   const std::vector<std::string> flags = args.given_tokens();
   args.finish();
-  TrainerOptions injection;  // checked now, before any data is read
-  if (inject) parse_inject_nonfinite(*inject, injection);
 
-  const Device device = Device::parse(device_name);
-  backend_for(device);
+  const Device device = loop.device;
+  backend_for(device);  // fails now, with a clear message, when the device is unavailable
   std::cerr << banner(device.str()) << "\n";
   TRINE_CHECK_AS(UsageError, crop <= size, "--crop ", crop, " is larger than --size ", size);
   std::vector<int32_t> test_folds;
@@ -142,7 +103,7 @@ int faces_main(Args& args, bool bench) {
                    folds_flag, "'");
     test_folds.push_back(static_cast<int32_t>(f - 1));
   }
-  const std::string run_dir = resume ? *resume : out_flag;
+  const std::string run_dir = resume ? resume->run_dir : out_flag;
   const bool write_run = !run_dir.empty();
 
   // ---- data: decode once
@@ -186,14 +147,13 @@ int faces_main(Args& args, bool bench) {
                                                   {"normalize_mean", "0.5"},
                                                   {"normalize_std", "0.5"},
                                                   {"flip_average", "1"},
-                                                  {"flags", join(flags, '\n')}};
+                                                  {"flags", flags_to_meta(flags)}};
 
   std::vector<FoldResult> results;
   for (int32_t test_fold : test_folds) {
     const std::string fold_dir =
         !write_run
-            ? (fs::temp_directory_path() / ("trine-bench-w2-" + std::to_string(::getpid())))
-                  .string()
+            ? scratch_run_dir("bench-w2")
             : (test_folds.size() == 1
                    ? run_dir
                    : (fs::path(run_dir) / ("fold-" + std::to_string(test_fold + 1))).string());
@@ -217,13 +177,7 @@ int faces_main(Args& args, bool bench) {
     manual_seed(static_cast<uint64_t>(seed));
     std::shared_ptr<Sequential> model = make_facenet_s(dim, 3);
     model->to(device);
-    std::shared_ptr<MetricLoss> loss = make_loss(mc, dim);
-    std::vector<Tensor> params = model->parameters();
-    for (Tensor& p : loss->parameters()) {
-      p.impl()->storage = p.detach().to(device).impl()->storage;
-      params.push_back(p);
-    }
-    std::unique_ptr<Optimizer> opt = make_optimizer(mc, params);
+    Objective objective = make_objective(mc, dim, *model, device);
     PKSampler sampler(train_labels, mc.P, mc.K, static_cast<uint64_t>(seed));
     // An epoch is floor(images / (P K)) steps, as the W2 peer counts it (the sampler's plan is
     // longer when small identities are repeated up to K).
@@ -246,18 +200,16 @@ int faces_main(Args& args, bool bench) {
 
     std::map<std::string, std::string> meta = base_meta;
     meta["test_fold"] = std::to_string(test_fold + 1);
-    TrainerOptions to;
+    TrainerOptions to = loop;
     to.run_dir = fold_dir;
     to.epochs = epochs;
     to.max_steps = steps;
-    to.log_every = log_every;
-    to.checkpoint_every = ckpt_every;
-    to.recover_nonfinite = on_nonfinite == "recover";
-    to.inject_step = injection.inject_step;
-    to.inject_kind = injection.inject_kind;
-    to.device = device;
-    Trainer trainer(*model, *loss, *opt, schedule, curriculum.get(), to, meta);
-    if (resume) restore_or_explain(trainer, resumed, *resume);
+    Trainer trainer(*model, *objective.loss, *objective.optimizer, schedule, curriculum.get(), to,
+                    meta);
+    if (resume) {
+      restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
+      std::cerr << "resuming " << resume->run_dir << " at step " << trainer.step() << "\n";
+    }
     const uint64_t flip_seed = static_cast<uint64_t>(seed) ^ 0x9E3779B97F4A7C15ull;
     const Trainer::Outcome outcome =
         trainer.run(epoch_plan, [&](const std::vector<int64_t>& positions, int64_t step) {
@@ -274,11 +226,9 @@ int faces_main(Args& args, bool bench) {
         });
     FoldResult r;
     r.fold = test_fold;
-    if (outcome == Trainer::Outcome::Interrupted) {
-      std::cerr << "interrupted at step " << trainer.step() << "; the checkpoint is in " << fold_dir
-                << "\nresume with: trine faces --resume " << fold_dir << "\n";
-      return 130;
-    }
+    if (outcome == Trainer::Outcome::Interrupted)
+      return report_interrupted(trainer, fold_dir, "faces");
+    backend_for(device).empty_cache();  // the training step's cached blocks are not needed again
     r.train_img_per_s = trainer.train_images_per_s();
     r.steps = trainer.step();
     r.train_images = static_cast<int64_t>(train_index.size());
@@ -373,12 +323,7 @@ int faces_main(Args& args, bool bench) {
   std::vector<int32_t> pair_labels;
   for (int64_t i : pair_images) pair_labels.push_back(folder.label(i));
   write_npy_labels((fs::path(run_dir) / "pair_labels.npy").string(), pair_labels);
-  Json m, config;
-  for (const std::string& t : flags) {
-    const size_t eq = t.find('=');
-    config.set(t.substr(2, eq == std::string::npos ? std::string::npos : eq - 2),
-               eq == std::string::npos ? std::string("true") : t.substr(eq + 1));
-  }
+  Json m;
   m.set("workload", "faces")
       .set("images", root)
       .set("pairs", pairs_path)
@@ -400,15 +345,9 @@ int faces_main(Args& args, bool bench) {
       per.set("fold" + std::to_string(r.fold + 1), r.figures.accuracy);
     m.set("accuracy_mean", mean_acc).set("accuracy_std", std_acc).set("fold_accuracy", per);
   }
-  m.set("train_img_per_s", first.train_img_per_s)
-      .set("embed_img_per_s", first.embed_img_per_s)
-      .set("embed_pairimg_per_s", first.embed_pairimg_per_s)
-      .set("decode_seconds", decode_seconds)
-      .set("peak_rss_mb", rss)
-      .set("blas", blas::summary())
-      .set("device", device.str())
-      .set("setup", describe(mc))
-      .set("flags", config);
+  m.set("embed_pairimg_per_s", first.embed_pairimg_per_s).set("decode_seconds", decode_seconds);
+  add_run_summary(m, first.train_img_per_s, first.embed_img_per_s, rss, device.str(), describe(mc),
+                  flags);
   write_file_atomic((fs::path(run_dir) / "metrics.json").string(), m.dump() + "\n");
 
   FacesReportInput in;

@@ -92,6 +92,20 @@ std::unique_ptr<Optimizer> make_optimizer(const MetricConfig& c, std::vector<Ten
   return std::make_unique<Adam>(std::move(params), o);
 }
 
+void loss_to(MetricLoss& loss, Device device) {
+  for (Tensor& p : loss.parameters()) p.impl()->storage = p.detach().to(device).impl()->storage;
+}
+
+Objective make_objective(const MetricConfig& c, int64_t dim, Module& model, Device device) {
+  Objective o;
+  o.loss = make_loss(c, dim);
+  loss_to(*o.loss, device);
+  std::vector<Tensor> params = model.parameters();
+  for (const Tensor& p : o.loss->parameters()) params.push_back(p);
+  o.optimizer = make_optimizer(c, std::move(params));
+  return o;
+}
+
 std::unique_ptr<Curriculum> make_curriculum(const MetricConfig& c, int64_t total_steps) {
   if (c.curriculum.empty()) return nullptr;
   return std::make_unique<Curriculum>(

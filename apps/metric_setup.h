@@ -10,6 +10,7 @@
 #include "apps/cli.h"
 #include "engine/lr_schedule.h"
 #include "engine/optim.h"
+#include "layers/module.h"
 #include "losses/loss.h"
 #include "mining/curriculum.h"
 
@@ -42,6 +43,17 @@ MetricConfig read_metric_flags(Args& args, const MetricConfig& defaults);
 std::shared_ptr<MetricLoss> make_loss(const MetricConfig& c, int64_t dim);
 // The optimizer over `params` (the model's, plus the loss's own, e.g. a Mahalanobis matrix).
 std::unique_ptr<Optimizer> make_optimizer(const MetricConfig& c, std::vector<Tensor> params);
+// Moves the loss's own parameters (e.g. a Mahalanobis matrix) to `device`, in place, so that the
+// tensors the optimizer holds are the ones the loss uses.
+void loss_to(MetricLoss& loss, Device device);
+
+// What a training command optimizes: the loss for `c` on `device`, and the optimizer over the
+// model's parameters followed by the loss's own.
+struct Objective {
+  std::shared_ptr<MetricLoss> loss;
+  std::unique_ptr<Optimizer> optimizer;
+};
+Objective make_objective(const MetricConfig& c, int64_t dim, Module& model, Device device);
 // The curriculum over `total_steps` (nullptr without --curriculum).
 std::unique_ptr<Curriculum> make_curriculum(const MetricConfig& c, int64_t total_steps);
 // One line, for logs and reports: "triplet loss, euclidean, batch-hard, margin 0.2, mean".

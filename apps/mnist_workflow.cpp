@@ -5,13 +5,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 
 #include "apps/embedding.h"
 #include "apps/metric_setup.h"
 #include "apps/run_report.h"
 #include "apps/run_support.h"
 #include "apps/trainer.h"
+#include "apps/training_run.h"
 #include "datasets/mnist.h"
 #include "datasets/npy.h"
 #include "engine/backend.h"
@@ -45,39 +45,9 @@ std::string default_mnist_dir() {
       " or install Fashion-MNIST with `apt-get install dataset-fashion-mnist`, or pass --data DIR");
 }
 
-namespace {
-
-std::string join(const std::vector<std::string>& items, char sep) {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : std::string(1, sep)) + s;
-  return out;
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, sep);)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-}  // namespace
-
 int mnist_main(Args& args, bool bench) {
   // A resumed run takes its original flags; the command line may override some (e.g. --epochs).
-  const auto resume = args.opt_str("resume", "continue the run in this folder from its checkpoint");
-  Checkpoint resumed;
-  if (resume) {
-    const std::string ck_path = (fs::path(*resume) / "checkpoint.trine").string();
-    resumed = load_checkpoint(ck_path);
-    auto model = resumed.meta.find("model");
-    TRINE_CHECK_AS(DataError, model == resumed.meta.end() || model->second == "mnist-w1", ck_path,
-                   ": holds a ", model->second,
-                   " model, not mnist-w1; resume it with trine faces --resume ", *resume);
-    auto it = resumed.meta.find("flags");
-    TRINE_CHECK_AS(DataError, it != resumed.meta.end(), ck_path, ": no stored flags to resume");
-    args.inherit(split(it->second, '\n'));
-  }
+  const std::optional<ResumePoint> resume = read_resume(args, "mnist-w1", "faces");
   const std::string data_flag =
       args.str("data", "",
                "folder with the four MNIST-format IDX files (.gz or raw); default: "
@@ -98,31 +68,17 @@ int mnist_main(Args& args, bool bench) {
       args.integer("eval-batch", 1000, "batch size for embedding", 1, 1 << 20);
   const bool train_gallery = !args.flag(
       "no-train-gallery", "skip the 1-NN accuracy of test queries against the train set");
-  const int64_t log_every = args.integer("log-every", 50, "steps between log lines", 1, INT64_MAX);
-  const int64_t ckpt_every = args.integer(
-      "checkpoint-every", 0, "steps between checkpoints (0: at each epoch end)", 0, INT64_MAX);
-  const std::string on_nonfinite = args.choice(
-      "on-nonfinite", "recover", {"recover", "stop"},
-      "non-finite loss or gradient: reload the last good checkpoint with a lower learning rate, "
-      "or stop");
-  const auto inject = args.opt_str(
-      "inject-nonfinite",
-      "TESTING AID, not for real runs: at step STEP, once, fill the first layer's weights with "
-      "NaN (weight:STEP), scale the input by 1e38 (input:STEP) or fill the last layer's "
-      "gradient with Inf (grad:STEP), to exercise --on-nonfinite");
-  const std::string device_name = args.str("device", "cpu", "cpu, cuda or cuda:N");
+  TrainerOptions to = read_loop_flags(args);
   MetricConfig defaults;  // workload W1: batch-hard triplet, Euclidean, margin 0.2, Adam 1e-3, 8x16
   MetricConfig mc = read_metric_flags(args, defaults);
   common_flags(args);
   const std::vector<std::string> flags = args.given_tokens();
   args.finish();
-  TrainerOptions injection;  // checked now, before any data is read
-  if (inject) parse_inject_nonfinite(*inject, injection);
 
-  const Device device = Device::parse(device_name);
+  const Device device = to.device;
   backend_for(device);  // fails now, with a clear message, when the device is unavailable
   std::cerr << banner(device.str()) << "\n";
-  const std::string run_dir = resume ? *resume : out_flag;
+  const std::string run_dir = resume ? resume->run_dir : out_flag;
   const bool write_run = !run_dir.empty();
 
   // ---- data
@@ -141,13 +97,7 @@ int mnist_main(Args& args, bool bench) {
   manual_seed(static_cast<uint64_t>(seed));
   std::shared_ptr<Sequential> model = make_mnist_w1(dim);
   model->to(device);
-  std::shared_ptr<MetricLoss> loss = make_loss(mc, dim);
-  std::vector<Tensor> params = model->parameters();
-  for (Tensor& p : loss->parameters()) {
-    p.impl()->storage = p.detach().to(device).impl()->storage;
-    params.push_back(p);
-  }
-  std::unique_ptr<Optimizer> opt = make_optimizer(mc, params);
+  Objective objective = make_objective(mc, dim, *model, device);
   PKSampler sampler(train.labels(), mc.P, mc.K, static_cast<uint64_t>(seed));
   if (sampler.small_classes() > 0)
     std::cerr << "warning: " << sampler.small_classes() << " classes have fewer than K=" << mc.K
@@ -170,26 +120,17 @@ int mnist_main(Args& args, bool bench) {
                                              {"normalize_mean", std::to_string(train.mean())},
                                              {"normalize_std", std::to_string(train.std())},
                                              {"dataset", fashion ? "fashion-mnist" : "mnist"},
-                                             {"flags", join(flags, '\n')}};
+                                             {"flags", flags_to_meta(flags)}};
 
   // ---- train
-  TrainerOptions to;
-  to.run_dir =
-      write_run
-          ? run_dir
-          : (fs::temp_directory_path() / ("trine-bench-" + std::to_string(::getpid()))).string();
+  to.run_dir = write_run ? run_dir : scratch_run_dir("bench-w1");
   to.epochs = epochs;
   to.max_steps = steps;
-  to.log_every = log_every;
-  to.checkpoint_every = ckpt_every;
-  to.recover_nonfinite = on_nonfinite == "recover";
-  to.inject_step = injection.inject_step;
-  to.inject_kind = injection.inject_kind;
-  to.device = device;
-  Trainer trainer(*model, *loss, *opt, schedule, curriculum.get(), to, meta);
+  Trainer trainer(*model, *objective.loss, *objective.optimizer, schedule, curriculum.get(), to,
+                  meta);
   if (resume) {
-    restore_or_explain(trainer, resumed, *resume);
-    std::cerr << "resuming " << *resume << " at step " << trainer.step() << "\n";
+    restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
+    std::cerr << "resuming " << resume->run_dir << " at step " << trainer.step() << "\n";
   }
   const Trainer::Outcome outcome =
       trainer.run([&](int64_t epoch) { return sampler.epoch(epoch).batches; },
@@ -197,11 +138,9 @@ int mnist_main(Args& args, bool bench) {
                     return Batch{train.images(idx, device), train.labels_of(idx)};
                   });
   if (!write_run) fs::remove_all(to.run_dir);
-  if (outcome == Trainer::Outcome::Interrupted) {
-    std::cerr << "interrupted at step " << trainer.step() << "; the checkpoint is in " << run_dir
-              << "\nresume with: trine mnist --resume " << run_dir << "\n";
-    return 130;
-  }
+  if (outcome == Trainer::Outcome::Interrupted)
+    return report_interrupted(trainer, run_dir, "mnist");
+  backend_for(device).empty_cache();  // the training step's cached blocks are not needed again
 
   // ---- evaluate
   const double t0 = now_seconds();
@@ -244,12 +183,7 @@ int mnist_main(Args& args, bool bench) {
   save_model((fs::path(run_dir) / "model.trine").string(), *model, meta);
   write_npy((fs::path(run_dir) / "test_embeddings.npy").string(), test_emb);
   write_npy_labels((fs::path(run_dir) / "test_labels.npy").string(), test.labels());
-  Json m, config;
-  for (const std::string& t : flags) {
-    const size_t eq = t.find('=');
-    config.set(t.substr(2, eq == std::string::npos ? std::string::npos : eq - 2),
-               eq == std::string::npos ? std::string("true") : t.substr(eq + 1));
-  }
+  Json m;
   m.set("workload", fashion ? "fashion-mnist" : "mnist")
       .set("data", data_dir)
       .set("epochs", epochs)
@@ -260,14 +194,8 @@ int mnist_main(Args& args, bool bench) {
       .set("test_map_at_r", loo.map_at_r);
   for (size_t i = 0; i < loo.recall_ks.size(); ++i)
     m.set("test_recall_at_" + std::to_string(loo.recall_ks[i]), loo.recall_at_k[i]);
-  m.set("test_1nn_train_gallery", nn_train)
-      .set("train_img_per_s", train_rate)
-      .set("embed_img_per_s", embed_rate)
-      .set("peak_rss_mb", rss)
-      .set("blas", blas::summary())
-      .set("device", device.str())
-      .set("setup", describe(mc))
-      .set("flags", config);
+  m.set("test_1nn_train_gallery", nn_train);
+  add_run_summary(m, train_rate, embed_rate, rss, device.str(), describe(mc), flags);
   write_file_atomic((fs::path(run_dir) / "metrics.json").string(), m.dump() + "\n");
 
   MnistReportInput r;
