@@ -16,48 +16,12 @@
 #include "datasets/idx.h"
 #include "datasets/mnist.h"
 #include "engine/error.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs fn, expects E, and checks that what() contains every fragment.
-template <typename E, typename F>
-::testing::AssertionResult fails_with(F&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& p : parts)
-      if (what.find(p) == std::string::npos)
-        return ::testing::AssertionFailure() << "message \"" << what << "\" lacks \"" << p << "\"";
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "wrong exception type: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("trine_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -93,7 +57,7 @@ IdxArray labels(const std::vector<uint8_t>& v) {
 }
 
 TEST(Idx, RoundTripRawAndGzip) {
-  TempDir t;
+  test::TempDir t("idx");
   const IdxArray im = images(5, 3, 4);
   for (bool gz : {false, true}) {
     const std::string p = t.file(gz ? "im.gz" : "im");
@@ -110,7 +74,7 @@ TEST(Idx, RoundTripRawAndGzip) {
 }
 
 TEST(Idx, FormatRecognisedByContentNotName) {
-  TempDir t;
+  test::TempDir t("idx");
   const IdxArray im = images(2, 2, 2);
   write_idx(t.file("raw_named.gz"), im, false);
   write_idx(t.file("gz_named_raw"), im, true);
@@ -119,7 +83,7 @@ TEST(Idx, FormatRecognisedByContentNotName) {
 }
 
 TEST(Idx, EmptyArrayIsValid) {
-  TempDir t;
+  test::TempDir t("idx");
   IdxArray a;
   a.dims = {0, 28, 28};
   write_idx(t.file("e"), a);
@@ -127,94 +91,99 @@ TEST(Idx, EmptyArrayIsValid) {
 }
 
 TEST(Idx, MissingDirectoryAndUnreadable) {
-  TempDir t;
+  test::TempDir t("idx");
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("nope")); },
+                                           {t.file("nope"), "no such file"}));
   EXPECT_TRUE(
-      fails_with<DataError>([&] { read_idx(t.file("nope")); }, {t.file("nope"), "no such file"}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.str()); }, {t.str(), "is a directory"}));
+      test::throws_with<DataError>([&] { read_idx(t.str()); }, {t.str(), "is a directory"}));
   write_idx(t.file("locked"), images(1, 2, 2));
   fs::permissions(t.file("locked"), fs::perms::none);
   if (::geteuid() != 0) {  // root reads anything
-    EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("locked")); },
-                                      {t.file("locked"), "cannot open", "ermission denied"}));
+    EXPECT_TRUE(
+        test::throws_with<DataError>([&] { read_idx(t.file("locked")); },
+                                     {t.file("locked"), "cannot open", "ermission denied"}));
   }
 }
 
 TEST(Idx, WrongMagicAndType) {
-  TempDir t;
+  test::TempDir t("idx");
   write_bytes(t.file("png"), "\x89PNG\r\n\x1a\n0000000000");
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("png")); },
-                                    {t.file("png"), "wrong magic", "not an IDX file"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("png")); },
+                                           {t.file("png"), "wrong magic", "not an IDX file"}));
   write_idx(t.file("labels"), labels({1, 2}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("labels"), kIdxImagesMagic); },
-                                    {t.file("labels"), "2049", "expected 2051"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("labels"), kIdxImagesMagic); },
+                                           {t.file("labels"), "2049", "expected 2051"}));
   write_bytes(t.file("float"), idx_header({1}, 0x0D) + std::string(4, '\0'));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("float")); },
-                                    {t.file("float"), "element type 0xd", "not supported"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("float")); },
+                                           {t.file("float"), "element type 0xd", "not supported"}));
   write_bytes(t.file("empty"), "");
-  EXPECT_TRUE(
-      fails_with<DataError>([&] { read_idx(t.file("empty")); }, {t.file("empty"), "truncated"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("empty")); },
+                                           {t.file("empty"), "truncated"}));
   write_bytes(t.file("short_header"), idx_header({4, 28, 28}).substr(0, 9));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("short_header")); },
-                                    {t.file("short_header"), "truncated inside the header"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_idx(t.file("short_header")); },
+                                   {t.file("short_header"), "truncated inside the header"}));
 }
 
 TEST(Idx, TruncatedAndTrailingData) {
-  TempDir t;
+  test::TempDir t("idx");
   const std::string full = idx_header({5, 3, 4}) + std::string(60, '\x07');
   write_bytes(t.file("trunc"), full.substr(0, full.size() - 12));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("trunc")); },
-                                    {t.file("trunc"), "truncated", "5 x 3 x 4 = 60", "holds 48"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_idx(t.file("trunc")); },
+                                   {t.file("trunc"), "truncated", "5 x 3 x 4 = 60", "holds 48"}));
   write_bytes(t.file("trunc.gz"), gzip_compress(full.substr(0, full.size() - 12)));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("trunc.gz")); },
-                                    {t.file("trunc.gz"), "truncated", "holds 48"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("trunc.gz")); },
+                                           {t.file("trunc.gz"), "truncated", "holds 48"}));
   write_bytes(t.file("extra"), full + "xyz");
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("extra")); },
-                                    {t.file("extra"), "3 bytes after the 60 bytes"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("extra")); },
+                                           {t.file("extra"), "3 bytes after the 60 bytes"}));
   write_bytes(t.file("extra.gz"), gzip_compress(full + "xyz"));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("extra.gz")); },
-                                    {t.file("extra.gz"), "3 bytes after"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("extra.gz")); },
+                                           {t.file("extra.gz"), "3 bytes after"}));
   // A gzip stream cut short: zlib reports an unexpected end of the compressed data.
   const std::string gz = gzip_compress(full);
   write_bytes(t.file("cut.gz"), gz.substr(0, gz.size() - 10));
-  EXPECT_TRUE(
-      fails_with<DataError>([&] { read_idx(t.file("cut.gz")); }, {t.file("cut.gz"), "truncated"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("cut.gz")); },
+                                           {t.file("cut.gz"), "truncated"}));
 }
 
 TEST(Idx, CorruptGzipData) {
-  TempDir t;
+  test::TempDir t("idx");
   IdxArray im = images(50, 28, 28);
   std::string gz =
       gzip_compress(idx_header({50, 28, 28}) + std::string(im.data.begin(), im.data.end()));
   for (size_t i = 20; i < 60; ++i) gz[i] = static_cast<char>(gz[i] ^ 0x5a);
   write_bytes(t.file("bad.gz"), gz);
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("bad.gz")); }, {t.file("bad.gz")}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_idx(t.file("bad.gz")); }, {t.file("bad.gz")}));
 }
 
 TEST(Idx, LyingHeaderDoesNotAllocate) {
-  TempDir t;
+  test::TempDir t("idx");
   // 10^9 images of 28x28 declared in a file of a few bytes: rejected from the file size (raw) or
   // after reading the little data there is (gzip), quickly and without a 784 GB allocation.
   const std::string lie = idx_header({1000000000u, 28, 28}) + std::string(784, '\x01');
   write_bytes(t.file("lie"), lie);
   write_bytes(t.file("lie.gz"), gzip_compress(lie));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("lie")); },
-                                    {t.file("lie"), "more than", "trine accepts"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("lie")); },
+                                           {t.file("lie"), "more than", "trine accepts"}));
   const std::string lie4 = idx_header({1000000u, 28, 28}) + std::string(784, '\x01');  // 784 MB
   write_bytes(t.file("lie4"), lie4);
   write_bytes(t.file("lie4.gz"), gzip_compress(lie4));
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("lie4")); },
-                                    {"truncated", "784000000 bytes", "holds 784"}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("lie4.gz")); },
-                                    {"truncated", "784000000 bytes", "holds 784"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("lie4")); },
+                                           {"truncated", "784000000 bytes", "holds 784"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("lie4.gz")); },
+                                           {"truncated", "784000000 bytes", "holds 784"}));
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
   write_bytes(t.file("huge"), idx_header({0xffffffffu, 0xffffffffu, 0xffffffffu}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_idx(t.file("huge")); }, {"more than"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_idx(t.file("huge")); }, {"more than"}));
 }
 
 // A fake MNIST folder: train raw (6 images 4x3), test gzip (3 images).
 struct FakeMnist {
-  TempDir dir;
+  test::TempDir dir{"idx"};
   IdxArray train_im = images(6, 4, 3), test_im = images(3, 4, 3);
   IdxArray train_lb = labels({0, 1, 2, 1, 0, 9}), test_lb = labels({7, 0, 1});
   FakeMnist() {
@@ -266,9 +235,9 @@ TEST(Mnist, NormalizedBatches) {
   EXPECT_EQ(tr.images_range(2, 2).shape(), (Shape{0, 1, 4, 3}));
 
   const std::vector<int64_t> bad{0, 6};
-  EXPECT_TRUE(fails_with<UsageError>([&] { tr.images(bad); }, {"index 6", "position 1"}));
-  EXPECT_TRUE(fails_with<UsageError>([&] { tr.labels_of(bad); }, {"index 6"}));
-  EXPECT_TRUE(fails_with<UsageError>([&] { tr.images_range(4, 7); }, {"range [4, 7)"}));
+  EXPECT_TRUE(test::throws_with<UsageError>([&] { tr.images(bad); }, {"index 6", "position 1"}));
+  EXPECT_TRUE(test::throws_with<UsageError>([&] { tr.labels_of(bad); }, {"index 6"}));
+  EXPECT_TRUE(test::throws_with<UsageError>([&] { tr.images_range(4, 7); }, {"range [4, 7)"}));
 }
 
 TEST(Mnist, OptionsLimitAndNormalization) {
@@ -295,35 +264,37 @@ TEST(Mnist, LabelChecks) {
   FakeMnist f;
   MnistOptions opt;
   opt.num_classes = 5;  // label 9 is out of range
-  EXPECT_TRUE(fails_with<DataError>(
+  EXPECT_TRUE(test::throws_with<DataError>(
       [&] { MnistDataset::load(f.dir.str(), MnistSplit::Train, opt); },
       {f.dir.file("train-labels-idx1-ubyte"), "label 9 at index 5", "outside 0..4"}));
   opt.limit = 5;  // ... unless it is cut off
   EXPECT_EQ(MnistDataset::load(f.dir.str(), MnistSplit::Train, opt).size(), 5);
   // Counts that disagree.
   write_idx(f.dir.file("train-labels-idx1-ubyte"), labels({0, 1, 2}), false);
-  EXPECT_TRUE(fails_with<DataError>([&] { MnistDataset::load(f.dir.str(), MnistSplit::Train); },
-                                    {"6 images", "3 labels", f.dir.file("train-images-idx3-ubyte"),
-                                     f.dir.file("train-labels-idx1-ubyte")}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { MnistDataset::load(f.dir.str(), MnistSplit::Train); },
+                                   {"6 images", "3 labels", f.dir.file("train-images-idx3-ubyte"),
+                                    f.dir.file("train-labels-idx1-ubyte")}));
   // Images and labels swapped.
   write_idx(f.dir.file("train-labels-idx1-ubyte"), f.train_im, false);
-  EXPECT_TRUE(fails_with<DataError>([&] { MnistDataset::load(f.dir.str(), MnistSplit::Train); },
-                                    {"wrong magic number 2051", "expected 2049"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { MnistDataset::load(f.dir.str(), MnistSplit::Train); },
+                                   {"wrong magic number 2051", "expected 2049"}));
 }
 
 TEST(Mnist, MissingFilesAndFolders) {
   FakeMnist f;
   fs::remove(f.dir.file("t10k-labels-idx1-ubyte.gz"));
-  EXPECT_TRUE(fails_with<DataError>(
+  EXPECT_TRUE(test::throws_with<DataError>(
       [&] { MnistDataset::load(f.dir.str(), MnistSplit::Test); },
       {f.dir.file("t10k-labels-idx1-ubyte.gz"), f.dir.file("t10k-labels-idx1-ubyte"), "neither",
        "download_mnist.sh"}));
   fs::create_directory(f.dir.file("t10k-labels-idx1-ubyte"));  // a directory where a file belongs
-  EXPECT_TRUE(fails_with<DataError>([&] { MnistDataset::load(f.dir.str(), MnistSplit::Test); },
-                                    {"is a directory"}));
-  EXPECT_TRUE(fails_with<DataError>(
+  EXPECT_TRUE(test::throws_with<DataError>(
+      [&] { MnistDataset::load(f.dir.str(), MnistSplit::Test); }, {"is a directory"}));
+  EXPECT_TRUE(test::throws_with<DataError>(
       [&] { MnistDataset::load(f.dir.file("absent"), MnistSplit::Train); }, {"does not exist"}));
-  EXPECT_TRUE(fails_with<DataError>(
+  EXPECT_TRUE(test::throws_with<DataError>(
       [&] { MnistDataset::load(f.dir.file("train-images-idx3-ubyte"), MnistSplit::Train); },
       {"not a directory"}));
 }
@@ -409,7 +380,7 @@ TEST(DownloadScript, VerifiesChecksumsAndFailsCleanly) {
   if (!fs::exists(script)) GTEST_SKIP() << "no " << script;
   if (std::system("command -v curl > /dev/null || command -v wget > /dev/null") != 0)
     GTEST_SKIP() << "neither curl nor wget";
-  TempDir t;
+  test::TempDir t("idx");
   // Usage.
   EXPECT_EQ(run_script("", "").status, 2);
   // A mirror with wrong content and an unreachable one: exit 1, nothing left behind.

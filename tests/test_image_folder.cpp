@@ -19,12 +19,14 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "datasets/image_folder.h"
 #include "engine/error.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
@@ -32,32 +34,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // Folders made by fresh_dir, removed when the test program exits.
-struct Scratch {
-  std::vector<fs::path> dirs;
-  ~Scratch() {
-    std::error_code ec;
-    for (const fs::path& d : dirs) fs::remove_all(d, ec);
-  }
-};
-Scratch scratch;
-
-// A fresh, empty folder under the test temp dir, unique to this process (several people and
-// CI may run the suite on one machine at once).
+std::vector<std::unique_ptr<test::TempDir>> scratch;
 fs::path fresh_dir(const std::string& name) {
-  std::string leaf = "trine_image_folder_";
-  leaf += name;
-  leaf += "_";
-  leaf += std::to_string(::getpid());
-  fs::path p = fs::path(::testing::TempDir()) / leaf;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  scratch.dirs.push_back(p);
-  return p;
-}
-
-void write_text(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out << bytes;
+  scratch.push_back(std::make_unique<test::TempDir>("image_folder_" + name));
+  return scratch.back()->path();
 }
 
 std::string read_text(const fs::path& p) {
@@ -106,7 +86,7 @@ void write_pnm(const fs::path& p, const Image& im) {
   std::string s = (im.channels == 1 ? "P5\n" : "P6\n") + std::to_string(im.width) + " " +
                   std::to_string(im.height) + "\n255\n";
   s.append(im.pixels.begin(), im.pixels.end());
-  write_text(p, s);
+  test::write_bytes(p, s);
 }
 
 // prefix + n + suffix (snprintf: GCC 12 -Wrestrict misfires on chained std::string +).
@@ -204,11 +184,11 @@ struct MixedTree {
     write_png(root / "bob" / "a.png", pattern(7, 7, 1, 5));
     write_jpg(root / "bob" / "b.jpg", smooth(32, 32, 9));
     std::string jpg = read_text(root / "bob" / "b.jpg");
-    write_text(root / "bob" / "b.jpg", jpg.substr(0, jpg.size() / 2));  // truncated
-    write_text(root / "bob" / "c.jpg", "this is not a JPEG\n");
+    test::write_bytes(root / "bob" / "b.jpg", jpg.substr(0, jpg.size() / 2));  // truncated
+    test::write_bytes(root / "bob" / "c.jpg", "this is not a JPEG\n");
     write_png(root / "dave" / "only.png", pattern(9, 9, 3, 6));
     write_png(root / ".cache" / "x.png", pattern(9, 9, 3, 7));
-    write_text(root / "README.txt", "identities below\n");
+    test::write_bytes(root / "README.txt", "identities below\n");
   }
 };
 
@@ -296,7 +276,7 @@ TEST(ImageFolder, ClearErrorsForUnusableRoots) {
   EXPECT_NE(what.find("need at least 2"), std::string::npos) << what;
   // Two folders, but one holds only a non-image.
   fs::create_directories(one / "ghost");
-  write_text(one / "ghost" / "x.png", "nope");
+  test::write_bytes(one / "ghost" / "x.png", "nope");
   what = error_of<DataError>([&] { ImageFolder::load(one.string(), opt); });
   EXPECT_NE(what.find("has 1 identity"), std::string::npos) << what;
   // No such folder.

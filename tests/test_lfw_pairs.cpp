@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "datasets/image_folder.h"
 #include "datasets/lfw_pairs.h"
 #include "engine/error.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
@@ -22,32 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // Folders made by fresh_dir, removed when the test program exits.
-struct Scratch {
-  std::vector<fs::path> dirs;
-  ~Scratch() {
-    std::error_code ec;
-    for (const fs::path& d : dirs) fs::remove_all(d, ec);
-  }
-};
-Scratch scratch;
-
-// A fresh, empty folder under the test temp dir, unique to this process (several people and
-// CI may run the suite on one machine at once).
+std::vector<std::unique_ptr<test::TempDir>> scratch;
 fs::path fresh_dir(const std::string& name) {
-  std::string leaf = "trine_lfw_pairs_";
-  leaf += name;
-  leaf += "_";
-  leaf += std::to_string(::getpid());
-  fs::path p = fs::path(::testing::TempDir()) / leaf;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  scratch.dirs.push_back(p);
-  return p;
-}
-
-void write_text(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out << bytes;
+  scratch.push_back(std::make_unique<test::TempDir>("lfw_pairs_" + name));
+  return scratch.back()->path();
 }
 
 // A 2x2 grey PGM with a value from `seed`. stb_image recognizes the format by content, so the
@@ -55,7 +35,7 @@ void write_text(const fs::path& p, const std::string& bytes) {
 void write_image(const fs::path& p, int seed) {
   std::string s = "P5\n2 2\n255\n";
   for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>((seed * 7 + i) % 256));
-  write_text(p, s);
+  test::write_bytes(p, s);
 }
 
 template <typename E, typename F>
@@ -190,7 +170,7 @@ struct NamedTree {
     write_image(root / "bob" / "z.png", 8);
     write_image(root / "bob" / "a.pgm", 9);
     write_image(root / "bob" / "m.pgm", 10);
-    write_text(root / "bob" / "0bad.jpg", "not an image");
+    test::write_bytes(root / "bob" / "0bad.jpg", "not an image");
   }
   ImageFolder load() const {
     ImageFolderOptions opt;

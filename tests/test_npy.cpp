@@ -14,46 +14,12 @@
 
 #include "datasets/npy.h"
 #include "engine/error.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
 
 namespace fs = std::filesystem;
-
-template <typename E, typename F>
-::testing::AssertionResult fails_with(F&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& p : parts)
-      if (what.find(p) == std::string::npos)
-        return ::testing::AssertionFailure() << "message \"" << what << "\" lacks \"" << p << "\"";
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "wrong exception type: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() /
-            ("trine_npy_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
-};
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -85,7 +51,7 @@ std::string raw(const std::vector<T>& v) {
 }
 
 TEST(Npy, FloatRoundTrip) {
-  TempDir t;
+  test::TempDir t("npy");
   const std::vector<float> v{1.5f, -2.f, 3.25f, 0.f, 1e-30f, -7.f};
   Tensor x = Tensor::from_vector(v, {2, 3});
   write_npy(t.file("x.npy"), x);
@@ -115,11 +81,11 @@ TEST(Npy, FloatRoundTrip) {
 }
 
 TEST(Npy, Float64IsConverted) {
-  TempDir t;
+  test::TempDir t("npy");
   const std::vector<double> v{0.1, -2.0, 1e300};
   write_npy_raw(t.file("d.npy"), "<f8", {3}, v.data(), v.size() * 8);
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(t.file("d.npy")); },
-                                    {"element 2", "as float32", "not finite"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_floats(t.file("d.npy")); },
+                                           {"element 2", "as float32", "not finite"}));
   NpyReadOptions lax;
   lax.check_finite = false;
   const std::vector<float> got = read_npy_floats(t.file("d.npy"), lax).to_vector();
@@ -129,7 +95,7 @@ TEST(Npy, Float64IsConverted) {
 }
 
 TEST(Npy, LabelsEveryIntegerType) {
-  TempDir t;
+  test::TempDir t("npy");
   const std::vector<int32_t> l{0, 9, -3, 2147483647, -2147483647 - 1};
   write_npy_labels(t.file("i4.npy"), l);
   EXPECT_EQ(read_npy_header(t.file("i4.npy")).descr, "<i4");
@@ -146,28 +112,29 @@ TEST(Npy, LabelsEveryIntegerType) {
   EXPECT_EQ(read_npy_labels(t.file("i2.npy")), (std::vector<int32_t>{-300, 300}));
   const std::vector<uint64_t> u8{1, 1ull << 31};
   write_npy_raw(t.file("u8.npy"), "<u8", {2}, u8.data(), 16);
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_labels(t.file("u8.npy")); },
-                                    {"label 2147483648", "element 1", "does not fit int32"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_npy_labels(t.file("u8.npy")); },
+                                   {"label 2147483648", "element 1", "does not fit int32"}));
   // int64 out of the int32 range, named by its index.
   const std::vector<int64_t> big{1, 2, 5000000000LL};
   write_npy_raw(t.file("big.npy"), "<i8", {3}, big.data(), 24);
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_labels(t.file("big.npy")); },
-                                    {t.file("big.npy"), "5000000000", "element 2"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_labels(t.file("big.npy")); },
+                                           {t.file("big.npy"), "5000000000", "element 2"}));
   // An int32 tensor through write_npy.
   write_npy(t.file("it.npy"), Tensor::from_ints({4, 5, 6}));
   EXPECT_EQ(read_npy_labels(t.file("it.npy")), (std::vector<int32_t>{4, 5, 6}));
   // Labels must be integers of shape (N,) or (N, 1).
   write_npy(t.file("f.npy"), Tensor::from_vector({1.f, 2.f}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_labels(t.file("f.npy")); },
-                                    {"'<f4' is not an integer type"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_labels(t.file("f.npy")); },
+                                           {"'<f4' is not an integer type"}));
   const std::vector<int32_t> two(4, 1);
   write_npy_raw(t.file("2d.npy"), "<i4", {2, 2}, two.data(), 16);
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_labels(t.file("2d.npy")); },
-                                    {"shape (N,) or (N, 1), got (2, 2)"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_labels(t.file("2d.npy")); },
+                                           {"shape (N,) or (N, 1), got (2, 2)"}));
 }
 
 TEST(Npy, Version2AndHeaderVariants) {
-  TempDir t;
+  test::TempDir t("npy");
   const std::vector<float> v{1.f, 2.f, 3.f, 4.f};
   write_bytes(t.file("v2.npy"),
               npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", raw(v), 2));
@@ -185,7 +152,7 @@ TEST(Npy, Version2AndHeaderVariants) {
 }
 
 TEST(Npy, MalformedFiles) {
-  TempDir t;
+  test::TempDir t("npy");
   const std::vector<float> v{1.f, 2.f, 3.f, 4.f};
   auto dict = [](const std::string& descr, const std::string& order, const std::string& shape) {
     return "{'descr': " + descr + ", 'fortran_order': " + order + ", 'shape': " + shape + ", }";
@@ -229,37 +196,38 @@ TEST(Npy, MalformedFiles) {
     write_bytes(p, c.bytes);
     std::vector<std::string> parts = c.parts;
     parts.push_back(p);
-    EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(p); }, parts)) << c.name;
+    EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_floats(p); }, parts)) << c.name;
   }
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(t.file("absent.npy")); },
-                                    {"absent.npy", "no such file"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_floats(t.file("absent.npy")); },
+                                           {"absent.npy", "no such file"}));
   fs::create_directory(t.file("dir.npy"));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_labels(t.file("dir.npy")); },
-                                    {"dir.npy", "is a directory"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_labels(t.file("dir.npy")); },
+                                           {"dir.npy", "is a directory"}));
 }
 
 TEST(Npy, NonFiniteEmbeddingsNameRowAndColumn) {
-  TempDir t;
+  test::TempDir t("npy");
   std::vector<float> v(12, 0.5f);
   v[1 * 4 + 2] = std::numeric_limits<float>::quiet_NaN();
   write_npy(t.file("nan.npy"), Tensor::from_vector(v, {3, 4}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(t.file("nan.npy")); },
-                                    {t.file("nan.npy"), "nan", "row 1, column 2", "not finite"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_npy_floats(t.file("nan.npy")); },
+                                   {t.file("nan.npy"), "nan", "row 1, column 2", "not finite"}));
   v[1 * 4 + 2] = 0.f;
   v[2 * 4 + 0] = -std::numeric_limits<float>::infinity();
   write_npy(t.file("inf.npy"), Tensor::from_vector(v, {3, 4}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(t.file("inf.npy")); },
-                                    {"-inf", "row 2, column 0"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_floats(t.file("inf.npy")); },
+                                           {"-inf", "row 2, column 0"}));
   NpyReadOptions lax;
   lax.check_finite = false;
   EXPECT_TRUE(std::isinf(read_npy_floats(t.file("inf.npy"), lax).to_vector()[8]));
   write_npy(t.file("nan3.npy"), Tensor::from_vector(v, {3, 2, 2}));
-  EXPECT_TRUE(
-      fails_with<DataError>([&] { read_npy_floats(t.file("nan3.npy")); }, {"index [2, 0, 0]"}));
+  EXPECT_TRUE(test::throws_with<DataError>([&] { read_npy_floats(t.file("nan3.npy")); },
+                                           {"index [2, 0, 0]"}));
 }
 
 TEST(Npy, WritesAreAtomic) {
-  TempDir t;
+  test::TempDir t("npy");
   write_npy(t.file("a.npy"), Tensor::ones({2, 2}));
   write_npy(t.file("a.npy"), Tensor::zeros({3}));  // replaced whole
   EXPECT_EQ(read_npy_floats(t.file("a.npy")).shape(), (Shape{3}));
@@ -292,7 +260,7 @@ std::string run_python(const std::string& code) {
 
 TEST(NpyNumpy, TrineFilesReadByNumpy) {
   if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
-  TempDir t;
+  test::TempDir t("npy");
   write_npy(t.file("e.npy"), Tensor::from_vector({1.5f, -2.f, 3.f, 0.25f, 5.f, 6.f}, {3, 2}));
   write_npy_labels(t.file("l.npy"), {7, -1, 3});
   const std::string out = run_python(
@@ -306,7 +274,7 @@ TEST(NpyNumpy, TrineFilesReadByNumpy) {
 
 TEST(NpyNumpy, NumpyFilesReadByTrine) {
   if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 has no numpy";
-  TempDir t;
+  test::TempDir t("npy");
   const std::string d = t.file("");
   const std::string out = run_python(
       "import numpy as np; d = '" + d +
@@ -329,8 +297,10 @@ TEST(NpyNumpy, NumpyFilesReadByTrine) {
   EXPECT_EQ(read_npy_header(t.file("v2.npy")).version_major, 2);
   EXPECT_EQ(read_npy_labels(t.file("i8.npy")), (std::vector<int32_t>{3, 1, 4, 1, 5}));
   EXPECT_EQ(read_npy_labels(t.file("i4.npy")), (std::vector<int32_t>{9, 2}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(t.file("fortran.npy")); }, {"Fortran"}));
-  EXPECT_TRUE(fails_with<DataError>([&] { read_npy_floats(t.file("big.npy")); }, {"big-endian"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_npy_floats(t.file("fortran.npy")); }, {"Fortran"}));
+  EXPECT_TRUE(
+      test::throws_with<DataError>([&] { read_npy_floats(t.file("big.npy")); }, {"big-endian"}));
 }
 
 }  // namespace

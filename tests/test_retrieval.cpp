@@ -13,25 +13,10 @@
 
 #include "engine/error.h"
 #include "engine/eval/retrieval.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
-
-template <typename E, typename F>
-::testing::AssertionResult fails_with(F&& fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& p : parts)
-      if (what.find(p) == std::string::npos)
-        return ::testing::AssertionFailure() << "message \"" << what << "\" lacks \"" << p << "\"";
-    return ::testing::AssertionSuccess();
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "wrong exception type: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
 
 Tensor column(const std::vector<float>& v) {
   return Tensor::from_vector(v, {static_cast<int64_t>(v.size()), 1});
@@ -365,28 +350,28 @@ TEST(Retrieval, FormatsNameValueLines) {
 
 TEST(Retrieval, InputErrors) {
   const Tensor x = Tensor::from_vector({0, 1, 2, 3, 4, 5}, {3, 2});
-  EXPECT_TRUE(fails_with<UsageError>(
+  EXPECT_TRUE(test::throws_with<UsageError>(
       [&] {
         evaluate_leave_one_out(x, {0, 1});
       },
       {"2 labels for 3 embeddings"}));
-  EXPECT_TRUE(fails_with<UsageError>(
+  EXPECT_TRUE(test::throws_with<UsageError>(
       [&] {
         evaluate_against_gallery(x, {0, 1, 2}, column({1, 2}), {0, 1});
       },
       {"dimension 2", "has 1"}));
-  EXPECT_TRUE(
-      fails_with<UsageError>([&] { evaluate_leave_one_out(column({1}), {0}); }, {"at least 2"}));
-  EXPECT_TRUE(fails_with<UsageError>(
+  EXPECT_TRUE(test::throws_with<UsageError>([&] { evaluate_leave_one_out(column({1}), {0}); },
+                                            {"at least 2"}));
+  EXPECT_TRUE(test::throws_with<UsageError>(
       [&] {
         evaluate_leave_one_out(Tensor::from_vector({1, 2}), {0, 1});
       },
       {"[N, D]"}));
-  EXPECT_TRUE(fails_with<UsageError>([&] { knn_leave_one_out(x, 3); }, {"k = 3", "[1, 2]"}));
-  EXPECT_TRUE(fails_with<UsageError>([&] { knn(x, x, 0); }, {"k = 0"}));
+  EXPECT_TRUE(test::throws_with<UsageError>([&] { knn_leave_one_out(x, 3); }, {"k = 3", "[1, 2]"}));
+  EXPECT_TRUE(test::throws_with<UsageError>([&] { knn(x, x, 0); }, {"k = 0"}));
   RetrievalOptions bad;
   bad.recall_ks = {1, 0};
-  EXPECT_TRUE(fails_with<UsageError>(
+  EXPECT_TRUE(test::throws_with<UsageError>(
       [&] {
         evaluate_leave_one_out(x, {0, 1, 0}, bad);
       },
@@ -395,13 +380,13 @@ TEST(Retrieval, InputErrors) {
   EXPECT_EQ(parse_distance_metric("cosine"), DistanceMetric::Cosine);
   std::vector<float> v{0, 1, 2, 3, 4, 5};
   v[3] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_TRUE(fails_with<DataError>(
+  EXPECT_TRUE(test::throws_with<DataError>(
       [&] {
         evaluate_leave_one_out(Tensor::from_vector(v, {3, 2}), {0, 1, 0});
       },
       {"row 1, column 1", "not finite"}));
   v[3] = 1e30f;
-  EXPECT_TRUE(fails_with<DataError>(
+  EXPECT_TRUE(test::throws_with<DataError>(
       [&] {
         evaluate_leave_one_out(Tensor::from_vector(v, {3, 2}), {0, 1, 0});
       },

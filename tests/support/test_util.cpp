@@ -1,8 +1,11 @@
 // Test helpers: seeded inputs, closeness assertions and plain-loop references.
 #include "support/test_util.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -226,6 +229,25 @@ std::vector<double> ref_avg_pool_backward(const PoolShape& s, const std::vector<
                   gy[(p * OH + oy) * OW + ox] / static_cast<double>(s.k * s.k);
           }
   return gx;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  static int counter = 0;
+  path_ = std::filesystem::path(::testing::TempDir()) /
+          ("trine_" + prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  if (!out) ADD_FAILURE() << "cannot write " << path;
 }
 
 }  // namespace trine::test

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,26 @@ template <typename E, typename F>
   }
   return ::testing::AssertionFailure() << "did not throw";
 }
+
+// A fresh, empty folder under the test temp dir, unique to this process (several people and CI
+// may run the suite on one machine at once), removed with everything in it when the object goes.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+  // path/name as a string.
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Writes `bytes` to `path`, replacing it.
+void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 
 // ---- plain-loop references (double accumulation)
 
