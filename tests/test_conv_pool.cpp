@@ -66,6 +66,8 @@ TEST(Conv2d, MatchesLoopOnOddShapes) {
       {2, 2, 8, 5, 3, 2, 3, 2, 1, 1, 0},    // non-square kernel, stride and padding
       {1, 3, 4, 4, 2, 4, 4, 1, 1, 0, 0},    // kernel as large as the input: 1x1 output
       {2, 1, 3, 3, 2, 3, 3, 1, 1, 2, 2},    // padding wider than the valid overlap
+      {2, 3, 6, 9, 4, 5, 5, 1, 1, 2, 2},    // 5x5 "same" padding (W1's convs: shifted copies)
+      {1, 2, 2, 7, 3, 5, 5, 1, 1, 2, 2},    // "same" padding taller than the image
   };
   uint64_t seed = 1;
   for (const ConvShape& s : shapes) {
@@ -156,6 +158,7 @@ TEST(Conv2d, BackendCompositesGenericAndCpu) {
   check_conv_composites({3, 2, 11, 13, 5, 3, 3, 2, 2, 0, 0}, 510);
   check_conv_composites({1, 4, 6, 10, 3, 1, 1, 2, 2, 0, 0}, 520);
   check_conv_composites({2, 2, 8, 5, 3, 2, 3, 2, 1, 1, 0}, 530);
+  check_conv_composites({2, 3, 6, 9, 4, 5, 5, 1, 1, 2, 2}, 535);  // "same" 5x5: shifted copies
   // Several chunks in the generic default, the last one short (37 = 28 + 9).
   check_conv_composites({37, 16, 31, 33, 8, 3, 3, 1, 1, 1, 1}, 540);
 }

@@ -31,7 +31,8 @@ TEST(FusedPaths, ConvMatchesGenericDefault) {
   manual_seed(5);
   for (const Case& c :
        {Case{1, 1, 5, 5, 1, 1, 1, 0}, Case{3, 2, 7, 11, 5, 3, 1, 1}, Case{5, 3, 13, 9, 4, 3, 2, 1},
-        Case{7, 4, 10, 10, 6, 5, 3, 2}, Case{2, 8, 6, 6, 3, 2, 2, 0}}) {
+        Case{7, 4, 10, 10, 6, 5, 3, 2}, Case{2, 8, 6, 6, 3, 2, 2, 0}, Case{3, 2, 9, 6, 4, 5, 1, 2},
+        Case{2, 3, 1, 8, 2, 3, 1, 1}}) {
     ConvGeom g{c.C, c.H, c.W, c.k, c.k, c.s, c.s, c.p, c.p, 0, 0};
     g.OH = (c.H + 2 * c.p - c.k) / c.s + 1;
     g.OW = (c.W + 2 * c.p - c.k) / c.s + 1;

@@ -22,6 +22,86 @@ inline void valid_range(int64_t W, int64_t OW, int64_t s, int64_t p, int64_t k, 
   hi = std::clamp(hi, lo, OW);
 }
 
+// Stride 1 and an output as wide as the input ("same" padding, as in 3x3 pad 1 and 5x5 pad 2):
+// then the column matrix's row (ky, kx) is the input plane shifted by (ky - ph) W + (kx - pw),
+// read contiguously over the rows oy that lie inside the image, except for the columns ox outside
+// [lo, hi), which that shift reads from the neighbouring row and which must be zero.
+bool shifted_copy(const ConvGeom& g) {
+  return g.sh == 1 && g.sw == 1 && g.OW == g.W;
+}
+
+// sum(x[0..n)) in double, from 16 float lanes (vectorized; the order is fixed, so the result
+// does not depend on the machine's vector width).
+TRINE_VECTOR_CLONES double row_sum(const float* x, int64_t n) {
+  float lane[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) lane[l] += x[i + l];
+  double acc = 0;
+  for (float v : lane) acc += v;
+  for (; i < n; ++i) acc += x[i];
+  return acc;
+}
+
+// One row (c, ky, kx) of one image's column matrix: dst[oy OW + ox] = x[c, oy sh - ph + ky,
+// ox sw - pw + kx] (0 outside the image). Plain loops, compiled per vector width: the rows are
+// short (OW floats), so a memcpy per row cost more than the copy.
+TRINE_VECTOR_CLONES void im2col_row(const float* plane, const ConvGeom& g, int64_t ky, int64_t kx,
+                                    float* dst) {
+  int64_t lo, hi, y0, y1;
+  valid_range(g.W, g.OW, g.sw, g.pw, kx, lo, hi);
+  valid_range(g.H, g.OH, g.sh, g.ph, ky, y0, y1);  // output rows that read an input row
+  for (int64_t j = 0; j < y0 * g.OW; ++j) dst[j] = 0.f;
+  for (int64_t j = y1 * g.OW; j < g.OH * g.OW; ++j) dst[j] = 0.f;
+  if (shifted_copy(g)) {
+    const int64_t shift = (ky - g.ph) * g.W + (kx - g.pw);
+    const int64_t j0 = y0 * g.W, j1 = y1 * g.W;
+    // Sources outside the plane only occur in columns outside [lo, hi): zero.
+    const int64_t a = std::clamp(-shift, j0, j1), b = std::clamp(g.H * g.W - shift, a, j1);
+    for (int64_t j = j0; j < a; ++j) dst[j] = 0.f;
+    for (int64_t j = a; j < b; ++j) dst[j] = plane[j + shift];
+    for (int64_t j = b; j < j1; ++j) dst[j] = 0.f;
+    for (int64_t oy = y0; oy < y1; ++oy) {
+      float* drow = dst + oy * g.OW;
+      for (int64_t ox = 0; ox < lo; ++ox) drow[ox] = 0.f;
+      for (int64_t ox = hi; ox < g.OW; ++ox) drow[ox] = 0.f;
+    }
+    return;
+  }
+  for (int64_t oy = y0; oy < y1; ++oy) {
+    float* drow = dst + oy * g.OW;
+    const float* srow = plane + (oy * g.sh - g.ph + ky) * g.W - g.pw + kx;  // srow[ox sw]: input
+    for (int64_t ox = 0; ox < lo; ++ox) drow[ox] = 0.f;
+    for (int64_t ox = lo; ox < hi; ++ox) drow[ox] = srow[ox * g.sw];
+    for (int64_t ox = hi; ox < g.OW; ++ox) drow[ox] = 0.f;
+  }
+}
+
+// col2im for one image and channel, for shifted_copy(g) geometries: plane (H x W) = the sum of
+// the kh kw shifted rows of `col` (rows c kh kw ... of one image's column matrix). Clobbers those
+// rows: their entries outside the image are zeroed first, so that each row adds contiguously.
+TRINE_VECTOR_CLONES void col2im_plane_shifted(float* col, const ConvGeom& g, int64_t c,
+                                              float* plane) {
+  const int64_t ohw = g.OH * g.OW;
+  for (int64_t j = 0; j < g.H * g.W; ++j) plane[j] = 0.f;
+  for (int64_t ky = 0; ky < g.kh; ++ky)
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      float* src = col + ((c * g.kh + ky) * g.kw + kx) * ohw;
+      int64_t lo, hi, y0, y1;
+      valid_range(g.W, g.OW, 1, g.pw, kx, lo, hi);
+      valid_range(g.H, g.OH, 1, g.ph, ky, y0, y1);
+      for (int64_t oy = y0; oy < y1; ++oy) {
+        float* srow = src + oy * g.OW;
+        for (int64_t ox = 0; ox < lo; ++ox) srow[ox] = 0.f;
+        for (int64_t ox = hi; ox < g.OW; ++ox) srow[ox] = 0.f;
+      }
+      const int64_t shift = (ky - g.ph) * g.W + (kx - g.pw);
+      const int64_t j0 = y0 * g.W, j1 = y1 * g.W;
+      const int64_t a = std::clamp(-shift, j0, j1), b = std::clamp(g.H * g.W - shift, a, j1);
+      for (int64_t j = a; j < b; ++j) plane[j + shift] += src[j];
+    }
+}
+
 }  // namespace
 
 void CpuBackend::im2col(const float* x, const ConvGeom& g, int64_t images, float* col) {
@@ -31,26 +111,7 @@ void CpuBackend::im2col(const float* x, const ConvGeom& g, int64_t images, float
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r = t / images, img = t % images;
       const int64_t c = r / (g.kh * g.kw), ky = (r / g.kw) % g.kh, kx = r % g.kw;
-      const float* plane = x + (img * g.C + c) * g.H * g.W;
-      float* dst = col + r * cols + img * ohw;
-      int64_t lo, hi;
-      valid_range(g.W, g.OW, g.sw, g.pw, kx, lo, hi);
-      for (int64_t oy = 0; oy < g.OH; ++oy) {
-        const int64_t iy = oy * g.sh - g.ph + ky;
-        float* drow = dst + oy * g.OW;
-        if (iy < 0 || iy >= g.H) {
-          std::memset(drow, 0, static_cast<size_t>(g.OW) * sizeof(float));
-          continue;
-        }
-        const float* srow = plane + iy * g.W - g.pw + kx;  // srow[ox * sw] is the input
-        for (int64_t ox = 0; ox < lo; ++ox) drow[ox] = 0.f;
-        if (g.sw == 1) {
-          if (hi > lo) std::memcpy(drow + lo, srow + lo, static_cast<size_t>(hi - lo) * 4);
-        } else {
-          for (int64_t ox = lo; ox < hi; ++ox) drow[ox] = srow[ox * g.sw];
-        }
-        for (int64_t ox = hi; ox < g.OW; ++ox) drow[ox] = 0.f;
-      }
+      im2col_row(x + (img * g.C + c) * g.H * g.W, g, ky, kx, col + r * cols + img * ohw);
     }
   });
 }
@@ -128,15 +189,20 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
   const int threads = num_threads();
   // Each of `threads` parts of the batch sums its weight and bias gradients separately; the
   // partial sums are added in part order afterwards, so the result does not depend on timing.
-  std::vector<float> gw_part(gw ? static_cast<size_t>(threads * M * K) : 0, 0.f);
-  std::vector<double> gb_part(gb ? static_cast<size_t>(threads * M) : 0, 0.0);
+  // (Scratch from the caching allocator: a fresh vector of this size would be a fresh mmap, and
+  // its page faults, at every step.)
+  Buffer gw_buffer(*this, gw ? threads * M * K : 0), gb_buffer(*this, gb ? 2 * threads * M : 0);
+  float* gw_part = gw_buffer.get();
+  double* gb_part = reinterpret_cast<double*>(gb_buffer.get());
+  if (gw) std::fill(gw_part, gw_part + threads * M * K, 0.f);
+  if (gb) std::fill(gb_part, gb_part + threads * M, 0.0);
   {
     blas::SingleThreaded one_thread_per_gemm;
     // Part t always covers images [N t / T, N (t+1) / T), whichever thread runs it.
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
       Buffer col(*this, K * ohw);
       for (int64_t t = t0; t < t1; ++t) {
-        float* gw_t = gw ? gw_part.data() + t * M * K : nullptr;
+        float* gw_t = gw ? gw_part + t * M * K : nullptr;
         for (int64_t i = N * t / threads; i < N * (t + 1) / threads; ++i) {
           const float* gyi = gy + i * M * ohw;
           if (gw) {  // gW [M, K] += gy_i [M, ohw] @ col_i^T
@@ -145,14 +211,15 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
           }
           if (gx) {  // gcol [K, ohw] = W^T @ gy_i, scattered back to image i
             gemm(true, false, K, ohw, M, 1.f, w, K, gyi, ohw, 0.f, col.get(), ohw);
-            col2im(col.get(), g, 1, gx + i * chw);
+            if (shifted_copy(g)) {
+              for (int64_t c = 0; c < g.C; ++c)
+                col2im_plane_shifted(col.get(), g, c, gx + i * chw + c * g.H * g.W);
+            } else {
+              col2im(col.get(), g, 1, gx + i * chw);  // runs inline: inside parallel_for
+            }
           }
           if (gb)
-            for (int64_t m = 0; m < M; ++m) {
-              double acc = 0;
-              for (int64_t p = 0; p < ohw; ++p) acc += gyi[m * ohw + p];
-              gb_part[t * M + m] += acc;
-            }
+            for (int64_t m = 0; m < M; ++m) gb_part[t * M + m] += row_sum(gyi + m * ohw, ohw);
         }
       }
     });
