@@ -39,6 +39,9 @@ MetricConfig read_metric_flags(Args& a, const MetricConfig& d) {
                         "constant | step:SIZE:GAMMA | cosine[:MIN], optionally +warmup:STEPS");
   c.P = a.integer("p", d.P, "classes per batch (P)", 2, 100000);
   c.K = a.integer("k", d.K, "samples per class in a batch (K)", 2, 100000);
+  c.sampler = a.choice("sampler", d.sampler, {"balanced", "uniform"},
+                       "P x K batches: balanced (every sample about once per epoch) or uniform "
+                       "(P classes uniformly at random per batch, as the PyTorch peers)");
   // Validate the specs now, so a typo fails before any data is loaded.
   if (c.loss == "triplet") {
     if (c.curriculum.empty()) parse_miner(c.miner);
@@ -112,6 +115,14 @@ std::unique_ptr<Curriculum> make_curriculum(const MetricConfig& c, int64_t total
       Curriculum::parse(c.curriculum, Curriculum::Unit::Step, std::max<int64_t>(1, total_steps)));
 }
 
+std::vector<std::vector<int64_t>> epoch_batches(const MetricConfig& c, const PKSampler& sampler,
+                                                int64_t epoch, int64_t steps) {
+  if (c.sampler == "uniform") return sampler.uniform_epoch(epoch, steps).batches;
+  std::vector<std::vector<int64_t>> b = sampler.epoch(epoch).batches;
+  if (static_cast<int64_t>(b.size()) > steps) b.resize(static_cast<size_t>(steps));
+  return b;
+}
+
 std::string describe(const MetricConfig& c) {
   std::ostringstream os;
   os << c.loss << " loss, " << c.distance;
@@ -130,7 +141,7 @@ std::string describe(const MetricConfig& c) {
   os << ", " << c.reduction << "; " << c.optimizer << " lr " << c.lr;
   if (c.weight_decay > 0) os << " wd " << c.weight_decay;
   if (c.lr_schedule != "constant") os << " (" << c.lr_schedule << ")";
-  os << "; P x K = " << c.P << " x " << c.K;
+  os << "; P x K = " << c.P << " x " << c.K << " (" << c.sampler << ")";
   return os.str();
 }
 

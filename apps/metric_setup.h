@@ -13,6 +13,7 @@
 #include "layers/module.h"
 #include "losses/loss.h"
 #include "mining/curriculum.h"
+#include "mining/pk_sampler.h"
 
 namespace trine::cli {
 
@@ -33,6 +34,9 @@ struct MetricConfig {
   double momentum = 0.9;  // sgd
   std::string lr_schedule = "constant";
   int64_t P = 8, K = 16;
+  // balanced: each epoch shows every sample about once (PKSampler::epoch); uniform: each batch
+  // takes P classes uniformly at random, as the reference peers do (PKSampler::uniform_epoch).
+  std::string sampler = "balanced";
 };
 
 // Declares and reads the flags; `defaults` gives each command's defaults (its workload).
@@ -56,6 +60,10 @@ struct Objective {
 Objective make_objective(const MetricConfig& c, int64_t dim, Module& model, Device device);
 // The curriculum over `total_steps` (nullptr without --curriculum).
 std::unique_ptr<Curriculum> make_curriculum(const MetricConfig& c, int64_t total_steps);
+// The batches of one epoch of `steps` steps, as --sampler says.
+std::vector<std::vector<int64_t>> epoch_batches(const MetricConfig& c, const PKSampler& sampler,
+                                                int64_t epoch, int64_t steps);
+
 // One line, for logs and reports: "triplet loss, euclidean, batch-hard, margin 0.2, mean".
 std::string describe(const MetricConfig& c);
 

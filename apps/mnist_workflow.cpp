@@ -102,7 +102,10 @@ int mnist_main(Args& args, bool bench) {
   if (sampler.small_classes() > 0)
     std::cerr << "warning: " << sampler.small_classes() << " classes have fewer than K=" << mc.K
               << " images and are repeated to fill their groups\n";
-  const int64_t steps_per_epoch = static_cast<int64_t>(sampler.epoch(0).batches.size());
+  // Balanced: the sampler's plan (every image about once); uniform: N / (P K), as the W1 peer.
+  const int64_t steps_per_epoch = mc.sampler == "uniform"
+                                      ? std::max<int64_t>(1, train.size() / (mc.P * mc.K))
+                                      : static_cast<int64_t>(sampler.epoch(0).batches.size());
   const int64_t total_steps =
       steps > 0 ? std::min(steps, epochs * steps_per_epoch) : epochs * steps_per_epoch;
   std::shared_ptr<LrSchedule> schedule =
@@ -133,7 +136,7 @@ int mnist_main(Args& args, bool bench) {
     std::cerr << "resuming " << resume->run_dir << " at step " << trainer.step() << "\n";
   }
   const Trainer::Outcome outcome =
-      trainer.run([&](int64_t epoch) { return sampler.epoch(epoch).batches; },
+      trainer.run([&](int64_t epoch) { return epoch_batches(mc, sampler, epoch, steps_per_epoch); },
                   [&](const std::vector<int64_t>& idx, int64_t) {
                     return Batch{train.images(idx, device), train.labels_of(idx)};
                   });

@@ -87,8 +87,7 @@ void add_run_summary(Json& metrics, double train_img_per_s, double embed_img_per
 }
 
 std::string scratch_run_dir(const std::string& tag) {
-  return (fs::temp_directory_path() / ("trine-" + tag + "-" + std::to_string(::getpid())))
-      .string();
+  return (fs::temp_directory_path() / ("trine-" + tag + "-" + std::to_string(::getpid()))).string();
 }
 
 int report_interrupted(const Trainer& trainer, const std::string& run_dir,

@@ -101,4 +101,36 @@ EpochPlan PKSampler::epoch(int64_t epoch) const {
   return plan;
 }
 
+EpochPlan PKSampler::uniform_epoch(int64_t epoch, int64_t steps) const {
+  Generator g(seed_ ^ 0x756E69666F726DULL);  // a stream of its own, apart from epoch()'s
+  g.set_state(seed_ ^ 0x756E69666F726DULL, static_cast<uint64_t>(epoch) << 40);
+  EpochPlan plan;
+  plan.repeated_classes = small_classes();
+  const int64_t C = num_classes();
+  std::vector<int64_t> order(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) order[c] = c;
+  std::vector<int64_t> pool;
+  for (int64_t s = 0; s < steps; ++s) {
+    std::vector<int64_t> batch;
+    batch.reserve(static_cast<size_t>(P_ * K_));
+    // P distinct classes: the first P places of a partial Fisher-Yates shuffle.
+    for (int64_t k = 0; k < P_; ++k) std::swap(order[k], order[k + g.randint(C - k)]);
+    for (int64_t k = 0; k < P_; ++k) {
+      const std::vector<int64_t>& idx = by_class_[order[k]];
+      const int64_t n = static_cast<int64_t>(idx.size());
+      if (n >= K_) {  // K distinct samples: a partial shuffle of the class
+        pool.assign(idx.begin(), idx.end());
+        for (int64_t j = 0; j < K_; ++j) {
+          std::swap(pool[j], pool[j + g.randint(n - j)]);
+          batch.push_back(pool[j]);
+        }
+      } else {
+        for (int64_t j = 0; j < K_; ++j) batch.push_back(idx[g.randint(n)]);
+      }
+    }
+    plan.batches.push_back(std::move(batch));
+  }
+  return plan;
+}
+
 }  // namespace trine

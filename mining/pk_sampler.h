@@ -8,6 +8,12 @@
 // of P distinct classes, chosen at random with weights proportional to the groups each class has
 // left, which keeps the classes in step so nearly every sample is seen exactly once per epoch;
 // groups left when fewer than P classes remain are not used that epoch (EpochPlan::unused).
+//
+// uniform_epoch() samples as the reference workloads' PyTorch peers do: each batch takes P
+// distinct classes uniformly at random and K samples of each (without replacement when the class
+// has K, else with), for a given number of batches. Every class is equally likely, however many
+// samples it has: on skewed data (LFW: 530 images of one person, 2 of most) the batches hold many
+// more identities than epoch()'s, which follow the samples.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +33,9 @@ class PKSampler {
   // samples, or K exceeds the largest class.
   PKSampler(std::vector<int32_t> labels, int64_t P, int64_t K, uint64_t seed);
   EpochPlan epoch(int64_t epoch) const;
+  // `steps` batches drawn uniformly over classes (see above); also a pure function of
+  // (seed, epoch). unused is 0; repeated_classes as in epoch().
+  EpochPlan uniform_epoch(int64_t epoch, int64_t steps) const;
   int64_t P() const { return P_; }
   int64_t K() const { return K_; }
   int64_t batch_size() const { return P_ * K_; }

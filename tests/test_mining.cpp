@@ -61,6 +61,42 @@ TEST(PKSampler, DeterministicPerEpochAndDifferentAcrossEpochs) {
   EXPECT_NE(a.epoch(0).batches, c.epoch(0).batches);
 }
 
+TEST(PKSampler, UniformEpochDrawsClassesUniformlyWhateverTheirSize) {
+  // Skewed as LFW: one class of 400, five of 40, twenty of 3 (fewer than K = 4).
+  std::vector<int> counts = {400, 40, 40, 40, 40, 40};
+  counts.resize(26, 3);
+  std::vector<int32_t> labels = labels_with_counts(counts);
+  PKSampler s(labels, 8, 4, 5);
+  const int64_t steps = 3000;
+  EpochPlan plan = s.uniform_epoch(2, steps);
+  ASSERT_EQ(static_cast<int64_t>(plan.batches.size()), steps);
+  EXPECT_EQ(plan.repeated_classes, 20);
+  EXPECT_EQ(plan.unused, 0);
+  std::vector<int64_t> picked(counts.size(), 0);
+  for (const auto& batch : plan.batches) {
+    ASSERT_EQ(batch.size(), 32u);
+    std::set<int32_t> classes;
+    for (size_t g = 0; g < 8; ++g) {
+      const int32_t c = labels[batch[g * 4]];
+      for (size_t k = 0; k < 4; ++k) ASSERT_EQ(labels[batch[g * 4 + k]], c);
+      std::set<int64_t> distinct(batch.begin() + g * 4, batch.begin() + g * 4 + 4);
+      if (counts[c] >= 4) {
+        EXPECT_EQ(distinct.size(), 4u) << "class " << c << " has 4 samples";
+      }
+      classes.insert(c);
+      ++picked[c];
+    }
+    EXPECT_EQ(classes.size(), 8u);
+  }
+  // Each class is in a batch with probability 8/26: 923 of 3000 expected, sd about 25.
+  for (size_t c = 0; c < counts.size(); ++c)
+    EXPECT_NEAR(static_cast<double>(picked[c]), steps * 8.0 / 26.0, 150) << "class " << c;
+  // A pure function of (seed, epoch).
+  EXPECT_EQ(s.uniform_epoch(2, 10).batches,
+            PKSampler(labels, 8, 4, 5).uniform_epoch(2, 10).batches);
+  EXPECT_NE(s.uniform_epoch(2, 10).batches, s.uniform_epoch(3, 10).batches);
+}
+
 TEST(PKSampler, SmallClassesAreRepeatedAndFlagged) {
   std::vector<int32_t> labels = labels_with_counts({10, 3, 10});
   PKSampler s(labels, 2, 5, 1);
