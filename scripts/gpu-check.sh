@@ -10,7 +10,7 @@
 # with libgfortran/libquadmath; libcudart; zlib; libstdc++ as a fallback), MNIST's four .gz files,
 # the PyTorch peer torch_mnist.py, and run.sh, which runs the whole check in under 8 minutes and
 # prints `name value` lines (logs go to $OUT when set, else pack/out/):
-#   nvidia-smi; test_cuda_parity; test_cuda_ops; if `trine --help` lists them, each with
+#   nvidia-smi; test_cuda_parity; test_cuda_ops; test_cuda_training; if `trine --help` lists them, each with
 #   --device cuda: trine bench mining (B=1800, D=128), trine bench w1 (MNIST, 1 epoch); the
 #   PyTorch peer python3 torch_mnist.py --device cuda; trine bench w2 only when LFW is in the
 #   pack (pack/data/faces: 113 MB, too big to carry by default, so it says it skipped).
@@ -37,7 +37,7 @@ if [[ -n "${TRINE_GPU_ARCHS:-}" ]]; then cmake_args+=("-DCMAKE_CUDA_ARCHITECTURE
 echo "gpu-check: configuring $build" >&2
 cmake "${cmake_args[@]}" >/dev/null
 echo "gpu-check: building libtrine and the CUDA tests (nvcc is slow: minutes)" >&2
-cmake --build "$build" -j"$jobs" --target trine test_cuda_parity test_cuda_ops
+cmake --build "$build" -j"$jobs" --target trine test_cuda_parity test_cuda_ops test_cuda_training
 have_cli=1
 if ! cmake --build "$build" -j"$jobs" --target trine_cli; then
   echo "gpu-check: warning: the trine program did not build; the pack runs the tests only" >&2
@@ -47,7 +47,7 @@ fi
 echo "gpu-check: packing $pack" >&2
 rm -rf "$pack"
 mkdir -p "$pack/bin" "$pack/lib" "$pack/compat" "$pack/data/mnist"
-cp "$build/test_cuda_parity" "$build/test_cuda_ops" "$pack/bin/"
+cp "$build/test_cuda_parity" "$build/test_cuda_ops" "$build/test_cuda_training" "$pack/bin/"
 if [[ $have_cli == 1 && -x "$build/trine" ]]; then cp "$build/trine" "$pack/bin/"; fi
 cp -L "$build/libtrine.so.0" "$pack/lib/libtrine.so.0"
 strip --strip-unneeded "$pack"/bin/* "$pack/lib/libtrine.so.0" 2>/dev/null || true
@@ -175,7 +175,7 @@ else
 fi
 
 # ---- parity tests (gtest --gtest_brief: failures and the summary only)
-for t in test_cuda_parity test_cuda_ops; do
+for t in test_cuda_parity test_cuda_ops test_cuda_training; do
   step "$t" 120 "$here/bin/$t" --gtest_brief=1 --gtest_output="xml:$out/$t.xml"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/$t.log" | sed "s/^/${t}_summary /"
   grep -m1 -A1 "Skipped$" "$out/$t.log" | tail -n 1 | sed "s/^/${t}_skip_reason /"

@@ -16,7 +16,7 @@ build=${TRINE_EMU_BUILD:-$here/../../build-emu}
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 status=0
-for t in test_cuda_parity test_cuda_ops; do
+for t in test_cuda_parity test_cuda_ops test_cuda_training; do
   "$build/$t" "$@" || status=1
 done
 exit $status
