@@ -220,6 +220,12 @@ void common_flags(Args& args) {
   if (threads > 0) set_num_threads(static_cast<int>(threads));
 }
 
+void cpu_only_device_flag(Args& args, const std::string& command, const std::string& why) {
+  const Device device = Device::parse(args.str("device", "cpu", "cpu only: " + why));
+  TRINE_CHECK_AS(UsageError, device.is_cpu(), "trine ", command, " runs on the CPU only (", why,
+                 "); --device ", device.str(), " is not available for it");
+}
+
 std::string banner(const std::string& device) {
   std::string line =
       std::string("trine ") + TRINE_VERSION + " | " + backend_for(Device::cpu()).description();

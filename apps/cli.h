@@ -82,6 +82,9 @@ int main(int argc, char** argv);
 // Reads the flags every training or evaluation command shares (--threads, --blas-core) and
 // applies them; call before finish().
 void common_flags(Args& args);
+// --device for a command that runs on the CPU only (`why` says what it does there): accepts
+// cpu, and answers any other device with a UsageError rather than running on the CPU silently.
+void cpu_only_device_flag(Args& args, const std::string& command, const std::string& why);
 // The start-up line: version, BLAS kernel, threads, device.
 std::string banner(const std::string& device = "cpu");
 

@@ -18,6 +18,7 @@ int run(cli::Args& args) {
   const int64_t n = args.integer("size", 1024, "matrix size n for n x n x n products", 16, 8192);
   const int64_t reps =
       args.integer("repeats", 9, "timed repetitions (the median is reported)", 1, 1000);
+  cli::cpu_only_device_flag(args, "bench gemm", "it measures OpenBLAS SGEMM");
   cli::common_flags(args);
   args.finish();
   std::cerr << cli::banner() << "\n";

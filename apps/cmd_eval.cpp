@@ -66,6 +66,7 @@ int run(cli::Args& args) {
   const int64_t chunk =
       args.integer("chunk-rows", 0, "query rows per distance chunk (0: automatic)", 0, 1 << 30);
   const bool no_map = args.flag("no-map", "skip r_precision and map_at_r (faster 1-NN figures)");
+  cli::cpu_only_device_flag(args, "eval", "nearest neighbours by chunked OpenBLAS GEMM");
   cli::common_flags(args);
   args.finish();
   if (!emb || !lab) throw UsageError("eval: --embeddings and --labels are required");

@@ -20,6 +20,7 @@ int run(cli::Args& args) {
       "pairs-per-fold", 300, "same pairs per fold, and as many different pairs", 1, 10000000);
   const int64_t seed = args.integer("seed", 0, "random seed", 0);
   const bool strict = args.flag("strict", "an unreadable image file is an error, not a warning");
+  cli::cpu_only_device_flag(args, "pairs", "reads an image folder and writes a text file");
   args.finish();
   TRINE_CHECK_AS(UsageError, images.has_value(), "pairs: --images DIR is required");
   TRINE_CHECK_AS(UsageError, out.has_value(), "pairs: --out FILE is required");

@@ -148,6 +148,11 @@ TEST_F(CmdEval, UsageErrorsExitTwo) {
     EXPECT_TRUE(has(r.err, "usage error")) << r.err;
   }
   EXPECT_EQ(run("--help").status, 0);
+  // A CPU-only command asked for the GPU says so rather than running on the CPU.
+  const Result gpu = run(E + L + " --device cuda");
+  EXPECT_EQ(gpu.status, 2) << gpu.err;
+  EXPECT_TRUE(has(gpu.err, "trine eval runs on the CPU only")) << gpu.err;
+  EXPECT_EQ(run(E + L + " --device cpu").status, 0);
 }
 
 }  // namespace
