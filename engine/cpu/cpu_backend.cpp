@@ -100,21 +100,37 @@ void CpuBackend::sgd_step(float* p, const float* g, float* buf, int64_t n, const
   });
 }
 
+namespace {
+
+// Adam (or AdamW) over [begin, end): no aliasing between the four arrays and no branch inside the
+// loop, so it vectorizes; compiled per vector width.
+TRINE_VECTOR_CLONES void adam_range(float* __restrict p, const float* __restrict g,
+                                    float* __restrict m, float* __restrict v, int64_t begin,
+                                    int64_t end, float beta1, float beta2, float eps, float l2,
+                                    float decay, float step_size, float inv_sqrt_bc2) {
+  for (int64_t i = begin; i < end; ++i) {
+    const float pi = p[i] * decay;      // AdamW: p (1 - lr wd); Adam: decay = 1
+    const float grad = g[i] + l2 * pi;  // Adam: g + wd p; AdamW: l2 = 0
+    const float mi = beta1 * m[i] + (1.f - beta1) * grad;
+    const float vi = beta2 * v[i] + (1.f - beta2) * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+}  // namespace
+
 void CpuBackend::adam_step(float* p, const float* g, float* m, float* v, int64_t n,
                            const AdamStep& s) {
   const float bc1 = 1.f - std::pow(s.beta1, static_cast<float>(s.step));
   const float bc2 = 1.f - std::pow(s.beta2, static_cast<float>(s.step));
   const float step_size = s.lr / bc1;
   const float inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
-  cpu::map_n(n, [=](int64_t i) {
-    float grad = g[i];
-    if (s.decoupled)
-      p[i] *= 1.f - s.lr * s.weight_decay;
-    else
-      grad += s.weight_decay * p[i];
-    m[i] = s.beta1 * m[i] + (1.f - s.beta1) * grad;
-    v[i] = s.beta2 * v[i] + (1.f - s.beta2) * grad * grad;
-    p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + s.eps);
+  const float decay = s.decoupled ? 1.f - s.lr * s.weight_decay : 1.f;
+  const float l2 = s.decoupled ? 0.f : s.weight_decay;
+  parallel_for(n, cpu::kGrain, [&](int64_t begin, int64_t end) {
+    adam_range(p, g, m, v, begin, end, s.beta1, s.beta2, s.eps, l2, decay, step_size, inv_sqrt_bc2);
   });
 }
 
