@@ -94,7 +94,8 @@ TEST(CudaTraining, W1StepsMatchTheCpuRun) {
         size_t at = 0;
         for (float v : a) scale = std::max(scale, std::fabs(double(v)));
         for (size_t j = 0; j < a.size(); ++j) {
-          const double excess = std::fabs(double(b[j]) - a[j]) - (1e-4 * scale + 1e-3 * std::fabs(a[j]));
+          const double excess =
+              std::fabs(double(b[j]) - a[j]) - (1e-4 * scale + 1e-3 * std::fabs(a[j]));
           if (j == 0 || excess > worst) worst = excess, at = j;
         }
         EXPECT_LE(worst, 0.0) << "gradient of " << cp[i].first << " element " << at << ": cpu "
