@@ -125,15 +125,31 @@ std::string unsafe_pnm(std::string_view b) {
   return "";
 }
 
-// The size stb_image reads from the header, when it can and the size is within
-// kMaxImagePixels; else false.
-bool header_size(std::string_view bytes, int* w, int* h) {
+// Why stb_image must not decode `bytes` ("" when it may): more bytes than it takes, a JPEG or
+// PNM header that stb_image 2.27 mishandles (above), or a header that claims more than
+// `max_pixels`. *w and *h get the header's size, or 0 x 0 when stb_image cannot read the header
+// (decoding then fails with stb_image's own reason).
+std::string refuse_before_decoding(std::string_view bytes, int64_t max_pixels, int* w, int* h) {
+  *w = *h = 0;
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    return std::to_string(bytes.size()) + " bytes, more than an image file trine decodes";
+  if (std::string why = unsafe_jpeg_tables(bytes); !why.empty()) return why;
+  if (std::string why = unsafe_pnm(bytes); !why.empty()) return why;
   int comp = 0;
-  return bytes.size() <= static_cast<size_t>(INT_MAX) && unsafe_jpeg_tables(bytes).empty() &&
-         unsafe_pnm(bytes).empty() &&
-         stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                               static_cast<int>(bytes.size()), w, h, &comp) &&
-         static_cast<int64_t>(*w) * *h <= kMaxImagePixels;
+  if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                             static_cast<int>(bytes.size()), w, h, &comp)) {
+    *w = *h = 0;
+    return "";
+  }
+  if (static_cast<int64_t>(*w) * *h > max_pixels)
+    return std::to_string(*w) + "x" + std::to_string(*h) + " pixels, more than the " +
+           std::to_string(max_pixels) + " trine decodes (corrupt header?)";
+  return "";
+}
+
+// The size stb_image reads from the header, when it can and the file may be decoded; else false.
+bool header_size(std::string_view bytes, int* w, int* h) {
+  return refuse_before_decoding(bytes, kMaxImagePixels, w, h).empty() && *w > 0;
 }
 
 }  // namespace
@@ -141,17 +157,10 @@ bool header_size(std::string_view bytes, int* w, int* h) {
 std::string decode_image_into(std::string_view bytes, int channels, int width, int height,
                               ResizeFilter filter, uint8_t* out, int64_t max_pixels) {
   if (bytes.empty()) return "empty file";
-  if (bytes.size() > static_cast<size_t>(INT_MAX))
-    return std::to_string(bytes.size()) + " bytes, more than an image file trine decodes";
-  if (std::string why = unsafe_jpeg_tables(bytes); !why.empty()) return why;
-  if (std::string why = unsafe_pnm(bytes); !why.empty()) return why;
   int w = 0, h = 0, comp = 0;
-  // The header first: refuse absurd sizes before stb_image allocates for them.
-  if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                            static_cast<int>(bytes.size()), &w, &h, &comp) &&
-      static_cast<int64_t>(w) * h > max_pixels)
-    return std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
-           std::to_string(max_pixels) + " trine decodes (corrupt header?)";
+  // The header first: refuse what stb_image would mishandle, and absurd sizes before it
+  // allocates for them.
+  if (std::string why = refuse_before_decoding(bytes, max_pixels, &w, &h); !why.empty()) return why;
   stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                       static_cast<int>(bytes.size()), &w, &h, &comp, channels);
   if (px == nullptr) {
