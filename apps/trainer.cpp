@@ -284,6 +284,20 @@ bool Trainer::check_finite(bool grads, std::string* where) {
   return true;
 }
 
+bool Trainer::inject_now(const char* kind) {
+  if (injected_ || step_ != o_.inject_step || o_.inject_kind != kind) return false;
+  injected_ = true;
+  return true;
+}
+
+void Trainer::poison_first_parameter(const char* when) {
+  NoGradGuard ng;
+  auto [name, p] = model_.named_parameters().front();
+  Tensor(p).fill_(NAN);
+  std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_ << ": filled " << name
+            << " with NaN" << when << "\n";
+}
+
 std::string Trainer::first_nonfinite_layer(const Tensor& x) {
   NoGradGuard ng;
   if (!std::isfinite(max_abs(x))) return "the input batch itself";
@@ -323,13 +337,18 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
   for (;;) {
     try {
       // Steps still to run, for the progress bar.
-      int64_t total = static_cast<int64_t>(log_.size());
-      for (int64_t e = epoch_; e < o_.epochs; ++e)
-        total += static_cast<int64_t>(plan(e).size()) - (e == epoch_ ? batch_ : 0);
+      // (The current epoch's plan is kept for the loop below rather than computed again.)
+      std::vector<std::vector<int64_t>> current;
+      if (epoch_ < o_.epochs) current = plan(epoch_);
+      int64_t total = static_cast<int64_t>(log_.size() + current.size()) - batch_;
+      for (int64_t e = epoch_ + 1; e < o_.epochs; ++e)
+        total += static_cast<int64_t>(plan(e).size());
       if (o_.max_steps > 0) total = std::min(total, o_.max_steps);
       Progress progress("train", total, o_.log_every);
       for (; epoch_ < o_.epochs; ++epoch_, batch_ = 0) {
-        const std::vector<std::vector<int64_t>> batches = plan(epoch_);
+        const std::vector<std::vector<int64_t>> batches =
+            current.empty() ? plan(epoch_) : std::move(current);
+        current.clear();
         const int64_t first = batch_, base_step = step_;
         Prefetcher<Batch> prefetch(static_cast<int64_t>(batches.size()) - first, [&](int64_t i) {
           return load(batches[static_cast<size_t>(first + i)], base_step + i);
@@ -342,19 +361,11 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           const double lr = schedule_->lr_at(step_) * lr_scale_;
           opt_.set_lr(static_cast<float>(lr));
           if (curriculum_) triplet->set_miner(curriculum_->miner_ptr_at(step_, epoch_));
-          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "weight") {
-            injected_ = true;
-            NoGradGuard ng;
-            auto [name, p] = model_.named_parameters().front();
-            Tensor(p).fill_(NAN);
-            std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_ << ": filled "
-                      << name << " with NaN\n";
-          }
+          if (inject_now("weight")) poison_first_parameter("");
           // Parameters first: a NaN weight can vanish from the loss (ReLU maps NaN to 0 here).
           if (std::string where; !check_finite(false, &where))
             recover("non-finite value in " + where);
-          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "input") {
-            injected_ = true;
+          if (inject_now("input")) {
             b->x = b->x * 1e38f;
             std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_
                       << ": scaled the input batch by 1e38\n";
@@ -370,8 +381,7 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           }
           opt_.zero_grad();
           loss.backward();
-          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "grad") {
-            injected_ = true;
+          if (inject_now("grad")) {
             NoGradGuard ng;
             auto [name, p] = model_.named_parameters().back();
             Tensor(p.grad()).fill_(INFINITY);
@@ -385,14 +395,7 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
                     (layer.empty() ? "" : "; the forward pass first went non-finite at " + layer));
           }
           opt_.step();
-          if (step_ == o_.inject_step && !injected_ && o_.inject_kind == "update") {
-            injected_ = true;
-            NoGradGuard ng;
-            auto [name, p] = model_.named_parameters().front();
-            Tensor(p).fill_(NAN);
-            std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_ << ": filled "
-                      << name << " with NaN after the update\n";
-          }
+          if (inject_now("update")) poison_first_parameter(" after the update");
           const double dt = now_seconds() - t0;
           train_seconds_ += dt;
           train_images_ += b->x.size(0);

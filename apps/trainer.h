@@ -104,6 +104,10 @@ class Trainer {
   // ("the input batch itself" when x has), or "" when the whole forward pass is finite.
   std::string first_nonfinite_layer(const Tensor& x);
   void recover(const std::string& what);
+  // --inject-nonfinite: true once, at the injection step, when `kind` is the one asked for.
+  bool inject_now(const char* kind);
+  // Fills the model's first parameter with NaN and says so (`when`: "" or " after the update").
+  void poison_first_parameter(const char* when);
 
   Sequential& model_;
   MetricLoss& loss_;
