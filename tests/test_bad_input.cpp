@@ -31,6 +31,7 @@
 #include "engine/checkpoint.h"
 #include "support/child_process.h"
 #include "support/run_program.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
@@ -39,11 +40,7 @@ namespace fs = std::filesystem;
 
 // ------------------------------------------------------------------ building malformed input
 
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using test::write_bytes;
 
 std::string read_bytes(const fs::path& p) {
   return test::read_text(p.string());

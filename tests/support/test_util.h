@@ -73,7 +73,7 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Writes `bytes` to `path`, replacing it.
+// Writes `bytes` to `path` (creating its folders), replacing it.
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 
 // ---- plain-loop references (double accumulation)
