@@ -49,7 +49,6 @@ using detail::unary_forward;
 
 namespace {
 
-// A unary op whose backward is the backend's unary_backward (gx = gy * f'(x)).
 // Whether f'(x) can be computed from y = f(x) alone (or needs nothing), so the backward keeps
 // the output and not the input: ReLU's x > 0 is y > 0. After conv -> batch norm -> ReLU ->
 // conv, the batch norm's output is then freed as soon as the ReLU has read it.
