@@ -22,10 +22,8 @@ class CmdMnist : public ::testing::Test {
  protected:
   void SetUp() override {
     if (test::trine_program().empty()) GTEST_SKIP() << "the trine program is not built";
-    const std::string data = test::shared_data_dir();
-    if (data.empty() || !fs::exists(data + "/mnist/train-images-idx3-ubyte.gz"))
-      GTEST_SKIP() << "no MNIST at ../shared/data/mnist";
-    mnist_ = data + "/mnist";
+    mnist_ = test::shared_mnist_dir();
+    if (mnist_.empty()) GTEST_SKIP() << "no MNIST at ../shared/data/mnist";
     dir_ = fs::temp_directory_path() / ("trine_cmd_mnist_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
   }

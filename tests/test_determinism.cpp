@@ -18,9 +18,8 @@ namespace fs = std::filesystem;
 TEST(Determinism, SameSeedAndThreadsGiveIdenticalRuns) {
   const std::string program = test::trine_program();
   if (program.empty()) GTEST_SKIP() << "the trine program is not built";
-  const std::string data = test::shared_data_dir();
-  if (data.empty() || !fs::exists(data + "/mnist/train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << "no MNIST at ../shared/data/mnist";
+  const std::string mnist = test::shared_mnist_dir();
+  if (mnist.empty()) GTEST_SKIP() << "no MNIST at ../shared/data/mnist";
   const fs::path dir =
       fs::temp_directory_path() / ("trine_determinism_" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -28,8 +27,8 @@ TEST(Determinism, SameSeedAndThreadsGiveIdenticalRuns) {
   for (int i = 0; i < 2; ++i) {
     runs.push_back((dir / ("run" + std::to_string(i))).string());
     const test::RunResult r = test::run_program(
-        {program, "mnist", "--data", data + "/mnist", "--limit", "1500", "--test-limit", "500",
-         "--epochs", "1", "--threads", "2", "--seed", "3", "--out", runs.back()},
+        {program, "mnist", "--data", mnist, "--limit", "1500", "--test-limit", "500", "--epochs",
+         "1", "--threads", "2", "--seed", "3", "--out", runs.back()},
         900);
     ASSERT_EQ(r.status, 0) << r.err;
   }

@@ -26,10 +26,8 @@ class NonFinite : public ::testing::Test {
   void SetUp() override {
     program_ = test::trine_program();
     if (program_.empty()) GTEST_SKIP() << "the trine program is not built";
-    const std::string data = test::shared_data_dir();
-    if (data.empty() || !fs::exists(data + "/mnist/train-images-idx3-ubyte.gz"))
-      GTEST_SKIP() << "no MNIST at ../shared/data/mnist";
-    mnist_ = data + "/mnist";
+    mnist_ = test::shared_mnist_dir();
+    if (mnist_.empty()) GTEST_SKIP() << "no MNIST at ../shared/data/mnist";
     dir_ = fs::temp_directory_path() / ("trine_nonfinite_" + std::to_string(::getpid()));
     fs::remove_all(dir_);
   }

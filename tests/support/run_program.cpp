@@ -26,6 +26,12 @@ std::string shared_data_dir() {
   return fs::exists(dir) ? dir.lexically_normal().string() : "";
 }
 
+std::string shared_mnist_dir() {
+  const std::string data = shared_data_dir();
+  if (data.empty() || !fs::exists(data + "/mnist/train-images-idx3-ubyte.gz")) return "";
+  return data + "/mnist";
+}
+
 ProgramResult run_trine(const std::string& args) {
   static int counter = 0;
   const fs::path err_file =

@@ -16,6 +16,8 @@ struct ProgramResult {
 std::string trine_program();
 // The repository's shared data folder ($TRINE_SOURCE_DIR/../shared/data), "" when absent.
 std::string shared_data_dir();
+// shared_data_dir()/mnist when it holds MNIST (its train images, gzipped), "" otherwise.
+std::string shared_mnist_dir();
 // Runs `trine <args>` through the shell (args are passed verbatim), capturing both streams.
 ProgramResult run_trine(const std::string& args);
 // "name value" lines -> map (later lines win).
