@@ -1,21 +1,6 @@
 // ImageFolder: listing, parallel decoding with stb_image, packing into one uint8 buffer.
 #include "datasets/image_folder.h"
 
-// stb_image's implementation lives here, file-local (STB_IMAGE_STATIC), so libtrine exports no
-// stb symbols. Compiled as C++, its failure reason is thread_local, safe for parallel decoding.
-// Only the formats image datasets use are compiled in: every other decoder of stb_image 2.27 is
-// attack surface with known memory-safety bugs (GIF, PSD, PIC, HDR, TGA).
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_PNG
-#define STBI_ONLY_BMP
-#define STBI_ONLY_PNM
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include <stb_image.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -25,6 +10,7 @@
 #include <iostream>
 #include <system_error>
 
+#include "datasets/stb_decode.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
 
@@ -63,8 +49,12 @@ std::string unsafe_jpeg_tables(std::string_view b) {
   auto at = [&](size_t i) -> unsigned {
     return i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
   };
-  if (at(0) != 0xFF || at(1) != 0xD8) return "";  // no SOI: not a JPEG
-  size_t i = 2;
+  // SOI, after any 0xFF fill bytes: stb_image skips them too, so "FF FF D8" starts a JPEG.
+  if (at(0) != 0xFF) return "";
+  size_t i = 1;
+  while (i < b.size() && at(i) == 0xFF) ++i;
+  if (at(i) != 0xD8) return "";  // no SOI: not a JPEG
+  ++i;
   while (i + 1 < b.size()) {
     if (at(i) != 0xFF) {  // entropy-coded data (or garbage) between markers
       ++i;
@@ -136,8 +126,7 @@ std::string refuse_before_decoding(std::string_view bytes, int64_t max_pixels, i
   if (std::string why = unsafe_jpeg_tables(bytes); !why.empty()) return why;
   if (std::string why = unsafe_pnm(bytes); !why.empty()) return why;
   int comp = 0;
-  if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                             static_cast<int>(bytes.size()), w, h, &comp)) {
+  if (!detail::stb_info(bytes, w, h, &comp)) {
     *w = *h = 0;
     return "";
   }
@@ -157,32 +146,27 @@ bool header_size(std::string_view bytes, int* w, int* h) {
 std::string decode_image_into(std::string_view bytes, int channels, int width, int height,
                               ResizeFilter filter, uint8_t* out, int64_t max_pixels) {
   if (bytes.empty()) return "empty file";
-  int w = 0, h = 0, comp = 0;
+  int w = 0, h = 0;
   // The header first: refuse what stb_image would mishandle, and absurd sizes before it
   // allocates for them.
   if (std::string why = refuse_before_decoding(bytes, max_pixels, &w, &h); !why.empty()) return why;
-  stbi_uc* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                      static_cast<int>(bytes.size()), &w, &h, &comp, channels);
-  if (px == nullptr) {
-    const char* why = stbi_failure_reason();
-    return std::string("not a decodable image (") + (why ? why : "unknown reason") + ")";
+  std::string why;
+  const detail::StbPixels px = detail::stb_load(bytes, channels, &w, &h, &why);
+  if (!px) return "not a decodable image (" + why + ")";
+  if (static_cast<int64_t>(w) * h > max_pixels)
+    return std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
+           std::to_string(max_pixels) + " trine decodes";
+  if (w == width && h == height) {
+    std::memcpy(out, px.get(), static_cast<size_t>(w) * h * channels);
+    return "";
   }
-  std::string error;
-  if (static_cast<int64_t>(w) * h > max_pixels) {
-    error = std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
-            std::to_string(max_pixels) + " trine decodes";
-  } else if (w == width && h == height) {
-    std::memcpy(out, px, static_cast<size_t>(w) * h * channels);
-  } else {
-    try {
-      Image r = resize_image({px, h, w, channels}, width, height, filter);
-      std::memcpy(out, r.pixels.data(), r.pixels.size());
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
+  try {
+    Image r = resize_image({px.get(), h, w, channels}, width, height, filter);
+    std::memcpy(out, r.pixels.data(), r.pixels.size());
+  } catch (const std::exception& e) {
+    return e.what();
   }
-  stbi_image_free(px);
-  return error;
+  return "";
 }
 
 int64_t ImageTree::find_identity(const std::string& name) const {

@@ -81,6 +81,10 @@ void write_bmp(const fs::path& p, const Image& im) {
 void write_jpg(const fs::path& p, const Image& im) {
   ASSERT_TRUE(stbi_write_jpg(p.c_str(), im.width, im.height, im.channels, im.pixels.data(), 95));
 }
+// stb_image_write's callback for encoding into a std::string (ctx).
+void append_to_string(void* ctx, void* data, int size) {
+  static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size);
+}
 // Binary PGM (P5, 1 channel) or PPM (P6, 3 channels); stb_image_write has no PNM writer.
 void write_pnm(const fs::path& p, const Image& im) {
   std::string s = (im.channels == 1 ? "P5\n" : "P6\n") + std::to_string(im.width) + " " +
@@ -242,6 +246,48 @@ TEST(ImageFolder, StrictModeMakesAnUnreadableFileAnError) {
   opt.warn = [](const std::string&) {};
   std::string what = error_of<DataError>([&] { ImageFolder::load(t.root.string(), opt); });
   EXPECT_NE(what.find((t.root / "bob" / "b.jpg").string()), std::string::npos) << what;
+}
+
+// stb_image 2.27 writes past its Huffman arrays when a DHT table declares more than 256 codes;
+// decode_image_into must refuse such a file before stb_image reads it, also when 0xFF fill
+// bytes come before the SOI marker (stb_image skips them; found by fuzz_image in CI).
+TEST(ImageFolder, DecodeRefusesJpegHuffmanTablesStbImageWouldOverflow) {
+  const Image im = smooth(16, 16, 3);
+  std::string jpeg;
+  ASSERT_TRUE(stbi_write_jpg_to_func(append_to_string, &jpeg, im.width, im.height, 3,
+                                     im.pixels.data(), 95));
+  std::vector<uint8_t> out(16 * 16 * 3), with_fill(out.size());
+  ASSERT_EQ(decode_image_into(jpeg, 3, 16, 16, ResizeFilter::Default, out.data()), "");
+  // Fill bytes before SOI: still a JPEG to stb_image, decoded to the same pixels.
+  const std::string fill = "\xFF\xFF\xFF";
+  ASSERT_EQ(decode_image_into(fill + jpeg, 3, 16, 16, ResizeFilter::Default, with_fill.data()), "");
+  EXPECT_EQ(with_fill, out);
+
+  const size_t dht = jpeg.find("\xFF\xC4");
+  ASSERT_NE(dht, std::string::npos);
+  std::string bad = jpeg;
+  for (size_t k = 0; k < 16; ++k) bad[dht + 5 + k] = 17;  // 16 x 17 = 272 codes
+  for (const std::string& bytes : {bad, fill + bad}) {
+    const std::string why = decode_image_into(bytes, 3, 16, 16, ResizeFilter::Default, out.data());
+    EXPECT_NE(why.find("corrupt JPEG: a Huffman table at byte"), std::string::npos) << why;
+    EXPECT_NE(why.find("declares 272 codes"), std::string::npos) << why;
+  }
+}
+
+// A legal PNG whose first IDAT chunk is empty decodes exactly (stb_image 2.27 then calls
+// memcpy with a null destination and length 0; the sanitizer suite runs this).
+TEST(ImageFolder, DecodesAPngWithAnEmptyIdatChunk) {
+  const Image im = pattern(5, 4, 1, 2);
+  std::string png;
+  ASSERT_TRUE(stbi_write_png_to_func(append_to_string, &png, im.width, im.height, 1,
+                                     im.pixels.data(), im.width));
+  const size_t idat = png.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  // Length 0, "IDAT", the CRC-32 of "IDAT".
+  png.insert(idat - 4, std::string("\0\0\0\0IDAT\x35\xAF\x06\x1E", 12));
+  std::vector<uint8_t> out(im.pixels.size());
+  ASSERT_EQ(decode_image_into(png, 1, 5, 4, ResizeFilter::Default, out.data()), "");
+  EXPECT_EQ(out, im.pixels);
 }
 
 TEST(ImageFolder, ResizesToTheAskedSizeAndChannels) {

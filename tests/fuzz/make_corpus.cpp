@@ -84,6 +84,17 @@ int main(int argc, char** argv) {
     image("grey.pgm", 0x00, std::string("P5\n3 2\n255\n").append(pixels(3, 2, 1)));
     image("grey16.pgm", 0x01, std::string("P5\n2 2\n65535\n").append(pixels(4, 2, 1)));
     image("rgb.ppm", 0x01, std::string("P6\n2 2\n255\n").append(pixels(2, 2, 3)));
+    // Regressions, inputs fuzz_image found that stb_image 2.27 mishandles. A Huffman table
+    // with 16 x 17 = 272 codes (past its 256-entry arrays) behind 0xFF fill bytes before SOI.
+    std::string bad_dht = jpg;
+    const size_t dht = bad_dht.find("\xFF\xC4");
+    for (size_t k = 0; k < 16; ++k) bad_dht[dht + 5 + k] = 17;
+    image("fill_bad_dht.jpg", 0x45, "\xFF\xFF" + bad_dht);
+    // A legal PNG whose first IDAT chunk is empty (stb_image: memcpy to a null buffer):
+    // length 0, "IDAT", the CRC-32 of "IDAT", before the real IDAT.
+    std::string empty_idat = grey_png;
+    empty_idat.insert(empty_idat.find("IDAT") - 4, std::string("\0\0\0\0IDAT\x35\xAF\x06\x1E", 12));
+    image("empty_idat.png", 0x02, empty_idat);
   }
 
   // ---- .npy: float32 / float64 embeddings, integer labels, version 2.0, Fortran 1-D
