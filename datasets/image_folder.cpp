@@ -87,6 +87,30 @@ std::string unsafe_jpeg_tables(std::string_view b) {
   return "";
 }
 
+// stb_image 2.27 grows its IDAT buffer to a chunk's declared length before it reads the chunk,
+// so a 100-byte PNG that declares a 2 GB chunk made it allocate 2 GB (found by
+// tests/fuzz/fuzz_image.cpp). This walks the chunks as stb_image does (length, type, data, CRC,
+// up to IEND) and refuses a chunk that claims more bytes than the file has left: such a file
+// is truncated or corrupt, and stb_image would fail on it after the allocation.
+std::string unsafe_png_chunks(std::string_view b) {
+  static constexpr std::string_view kSignature("\x89PNG\r\n\x1A\n", 8);
+  if (b.substr(0, 8) != kSignature) return "";
+  auto be32 = [&](size_t i) {
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) v = (v << 8) | static_cast<unsigned char>(b[i + k]);
+    return v;
+  };
+  for (size_t p = 8; p + 8 <= b.size();) {
+    const uint64_t length = be32(p), left = b.size() - (p + 8);
+    if (length > left)
+      return "corrupt PNG: the chunk at byte " + std::to_string(p) + " declares " +
+             std::to_string(length) + " data bytes, only " + std::to_string(left) + " follow";
+    if (b.substr(p + 4, 4) == "IEND") break;
+    p += 12 + length;
+  }
+  return "";
+}
+
 // stb_image 2.27 decodes a 16-bit PGM/PPM into a buffer sized for 8 bits when it converts the
 // channels, then reads past it, and its header parser overflows an int on long numbers (both
 // found by tests/fuzz/fuzz_image.cpp). The header is parsed here first, as stb_image parses it
@@ -115,8 +139,8 @@ std::string unsafe_pnm(std::string_view b) {
   return "";
 }
 
-// Why stb_image must not decode `bytes` ("" when it may): more bytes than it takes, a JPEG or
-// PNM header that stb_image 2.27 mishandles (above), or a header that claims more than
+// Why stb_image must not decode `bytes` ("" when it may): more bytes than it takes, a JPEG,
+// PNG or PNM header that stb_image 2.27 mishandles (above), or a header that claims more than
 // `max_pixels`. *w and *h get the header's size, or 0 x 0 when stb_image cannot read the header
 // (decoding then fails with stb_image's own reason).
 std::string refuse_before_decoding(std::string_view bytes, int64_t max_pixels, int* w, int* h) {
@@ -125,6 +149,7 @@ std::string refuse_before_decoding(std::string_view bytes, int64_t max_pixels, i
     return std::to_string(bytes.size()) + " bytes, more than an image file trine decodes";
   if (std::string why = unsafe_jpeg_tables(bytes); !why.empty()) return why;
   if (std::string why = unsafe_pnm(bytes); !why.empty()) return why;
+  if (std::string why = unsafe_png_chunks(bytes); !why.empty()) return why;
   int comp = 0;
   if (!detail::stb_info(bytes, w, h, &comp)) {
     *w = *h = 0;

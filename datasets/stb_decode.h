@@ -23,7 +23,6 @@ using StbPixels = std::unique_ptr<uint8_t, StbFree>;
 
 // Decodes `bytes` (at most INT_MAX of them) to `channels` (1 or 3) interleaved 8-bit channels;
 // *width and *height get the image's size. Null on failure, with stb_image's reason in *why.
-StbPixels stb_load(std::string_view bytes, int channels, int* width, int* height,
-                   std::string* why);
+StbPixels stb_load(std::string_view bytes, int channels, int* width, int* height, std::string* why);
 
 }  // namespace trine::detail

@@ -458,6 +458,17 @@ TEST_F(BadInput, EveryReaderAndFlagGivesAClearMessageAndStatus) {
          "image " + d + "/c/c_0002.jpg: 16-bit PGM/PPM (maxval 65535) is not supported"});
   }
   {
+    // The IDAT chunk's length field says 2 GB (stb_image 2.27 would allocate it first).
+    std::string png = image_bytes(12, 12, 7, false);
+    const size_t idat = png.find("IDAT") - 4;
+    png.replace(idat, 4, "\x7F\xFF\xFF\xFF");
+    const std::string d = folder_with("png-chunk", "a/a_0002.jpg", png);
+    add({"image folder", "PNG chunk that declares 2 GB in a small file, --strict",
+         pairs_args(d, true),
+         "image " + d + "/a/a_0002.jpg: corrupt PNG: the chunk at byte " + std::to_string(idat) +
+             " declares 2147483647 data bytes, only"});
+  }
+  {
     const std::string d = folder_with("perm", "", "");
     fs::permissions(fs::path(d) / "d" / "d_0003.jpg", fs::perms::none);
     add({"image folder", "unreadable image (mode 000), --strict", pairs_args(d, true),
