@@ -91,7 +91,9 @@ std::string unsafe_jpeg_tables(std::string_view b) {
 // so a 100-byte PNG that declares a 2 GB chunk made it allocate 2 GB (found by
 // tests/fuzz/fuzz_image.cpp). This walks the chunks as stb_image does (length, type, data, CRC,
 // up to IEND) and refuses a chunk that claims more bytes than the file has left: such a file
-// is truncated or corrupt, and stb_image would fail on it after the allocation.
+// is truncated or corrupt, and stb_image would fail on it after the allocation. It also refuses
+// a critical chunk type stb_image does not know, whose failure message stb_image writes into a
+// static buffer, unsafely when images decode in parallel.
 std::string unsafe_png_chunks(std::string_view b) {
   static constexpr std::string_view kSignature("\x89PNG\r\n\x1A\n", 8);
   if (b.substr(0, 8) != kSignature) return "";
@@ -105,7 +107,14 @@ std::string unsafe_png_chunks(std::string_view b) {
     if (length > left)
       return "corrupt PNG: the chunk at byte " + std::to_string(p) + " declares " +
              std::to_string(length) + " data bytes, only " + std::to_string(left) + " follow";
-    if (b.substr(p + 4, 4) == "IEND") break;
+    const std::string_view type = b.substr(p + 4, 4);
+    if (type == "IEND") break;
+    const bool critical = (static_cast<unsigned char>(type[0]) & 0x20) == 0;
+    if (critical && type != "IHDR" && type != "PLTE" && type != "IDAT" && type != "CgBI") {
+      std::string name;
+      for (char c : type) name += c >= ' ' && c <= '~' ? c : '?';
+      return "PNG with an unknown critical chunk '" + name + "' at byte " + std::to_string(p);
+    }
     p += 12 + length;
   }
   return "";

@@ -290,6 +290,32 @@ TEST(ImageFolder, DecodesAPngWithAnEmptyIdatChunk) {
   EXPECT_EQ(out, im.pixels);
 }
 
+// PNG chunks are walked before stb_image reads them: one longer than the rest of the file and an
+// unknown critical chunk are refused with the byte offset; an unknown ancillary one is skipped.
+TEST(ImageFolder, DecodeChecksPngChunksFirst) {
+  const Image im = pattern(5, 4, 3, 1);
+  std::string png;
+  ASSERT_TRUE(stbi_write_png_to_func(append_to_string, &png, im.width, im.height, 3,
+                                     im.pixels.data(), im.width * 3));
+  const size_t iend = png.find("IEND") - 4;
+  std::vector<uint8_t> out(im.pixels.size());
+  auto decode = [&](const std::string& bytes) {
+    return decode_image_into(bytes, 3, 5, 4, ResizeFilter::Default, out.data());
+  };
+  // A chunk: length 0, type, a CRC stb_image does not check.
+  auto with_chunk = [&](const char* type) {
+    return std::string(png).insert(iend, std::string("\0\0\0\0", 4) + type + "CRC!");
+  };
+  EXPECT_EQ(decode(with_chunk("teXt")), "");
+  EXPECT_EQ(out, im.pixels);
+  EXPECT_EQ(decode(with_chunk("ZZZZ")),
+            "PNG with an unknown critical chunk 'ZZZZ' at byte " + std::to_string(iend));
+  std::string huge = png;
+  huge.replace(iend, 4, std::string("\x10\0\0\0", 4));
+  EXPECT_EQ(decode(huge), "corrupt PNG: the chunk at byte " + std::to_string(iend) +
+                              " declares 268435456 data bytes, only 4 follow");
+}
+
 TEST(ImageFolder, ResizesToTheAskedSizeAndChannels) {
   MixedTree t;
   for (auto [w, h, c] : {std::tuple{5, 7, 1}, std::tuple{33, 21, 3}, std::tuple{1, 1, 3}}) {
