@@ -1,5 +1,5 @@
 // libFuzzer target: the image decoder ImageFolder::load runs on every file (stb_image: JPEG, PNG,
-// BMP, GIF, PGM/PPM, ...), with the header size check, grey/RGB conversion and the resize to a
+// BMP, PGM/PPM), with the header checks, grey/RGB conversion and the resize to a
 // fixed size. The first input byte picks channels and target size; the rest is the file.
 #include <cstddef>
 #include <cstdint>
