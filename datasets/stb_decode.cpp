@@ -17,6 +17,40 @@
 // trine.
 #include "datasets/stb_decode.h"
 
+#include <cstdint>
+#include <cstdlib>
+
+namespace trine::detail {
+namespace {
+
+// stb_image allocates through these: each allocation may be at most `alloc_limit` bytes (set
+// per decode by stb_load, from the header's size), so that data that inflates without end (a
+// PNG whose zlib stream decompresses 1000:1) fails with "outofmem" instead of taking gigabytes.
+thread_local size_t alloc_limit = SIZE_MAX;
+thread_local bool alloc_refused = false;
+
+void* limited_malloc(size_t bytes) {
+  if (bytes > alloc_limit) {
+    alloc_refused = true;
+    return nullptr;
+  }
+  return std::malloc(bytes);
+}
+
+void* limited_realloc(void* p, size_t bytes) {
+  if (bytes > alloc_limit) {
+    alloc_refused = true;
+    return nullptr;  // stb_image then frees p itself
+  }
+  return std::realloc(p, bytes);
+}
+
+}  // namespace
+}  // namespace trine::detail
+
+#define STBI_MALLOC(bytes) trine::detail::limited_malloc(bytes)
+#define STBI_REALLOC(p, bytes) trine::detail::limited_realloc(p, bytes)
+#define STBI_FREE(p) std::free(p)
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_JPEG
@@ -49,14 +83,20 @@ void StbFree::operator()(uint8_t* p) const {
   stbi_image_free(p);
 }
 
-StbPixels stb_load(std::string_view bytes, int channels, int* width, int* height,
+StbPixels stb_load(std::string_view bytes, int channels, size_t max_alloc, int* width, int* height,
                    std::string* why) {
+  alloc_limit = max_alloc;
+  alloc_refused = false;
   int comp = 0;
   StbPixels px(stbi_load_from_memory(u8(bytes), static_cast<int>(bytes.size()), width, height,
                                      &comp, channels));
+  alloc_limit = SIZE_MAX;
   if (!px) {
     const char* reason = stbi_failure_reason();
-    *why = reason ? reason : "unknown reason";
+    *why = alloc_refused ? "its data asks for more than " + std::to_string(max_alloc) +
+                               " bytes at once, more than its size needs: corrupt or hostile"
+           : reason ? reason
+                    : "unknown reason";
   }
   return px;
 }

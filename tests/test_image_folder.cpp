@@ -316,6 +316,47 @@ TEST(ImageFolder, DecodeChecksPngChunksFirst) {
                               " declares 268435456 data bytes, only 4 follow");
 }
 
+// A PNG of 8 x 8 pixels whose zlib stream inflates to 20 MB (a deflate "bomb": one literal, then
+// copies of 258 bytes at 13 bits each). stb_image would inflate all of it; each of its
+// allocations is now bounded by what the header's size needs, so it stops near 1 MB.
+TEST(ImageFolder, DecodeStopsAPngThatInflatesFarBeyondItsSize) {
+  struct Bits {  // deflate's bit order: values LSB first, Huffman codes MSB first
+    std::string out;
+    uint32_t acc = 0;
+    int n = 0;
+    void put(uint32_t v, int bits) {
+      acc |= v << n;
+      for (n += bits; n >= 8; n -= 8, acc >>= 8) out += static_cast<char>(acc & 255);
+    }
+    void code(uint32_t c, int len) {
+      for (int i = len - 1; i >= 0; --i) put((c >> i) & 1, 1);
+    }
+  } z;
+  z.out = "\x78\x01";  // zlib header
+  z.put(1, 1);         // final block
+  z.put(1, 2);         // fixed Huffman codes
+  z.code(0x30, 8);     // literal 0
+  for (int i = 0; i < 20 * (1 << 20) / 258; ++i) {
+    z.code(0xC5, 8);  // length 258 (code 285)
+    z.code(0, 5);     // distance 1
+  }
+  z.code(0, 7);                   // end of block
+  z.put(0, 7);                    // pad to a byte
+  z.out += std::string(4, '\0');  // Adler-32 (stb_image does not check it)
+  auto chunk = [](const std::string& type, const std::string& data) {
+    const uint32_t n = static_cast<uint32_t>(data.size());
+    std::string c{static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                  static_cast<char>(n)};
+    return c + type + data + "CRC!";  // stb_image does not check CRCs
+  };
+  const std::string ihdr("\0\0\0\x08\0\0\0\x08\x08\0\0\0\0", 13);  // 8 x 8, grey, 8 bits
+  const std::string png = std::string("\x89PNG\r\n\x1A\n", 8) + chunk("IHDR", ihdr) +
+                          chunk("IDAT", z.out) + chunk("IEND", "");
+  std::vector<uint8_t> out(64);
+  const std::string why = decode_image_into(png, 1, 8, 8, ResizeFilter::Default, out.data());
+  EXPECT_NE(why.find("asks for more than"), std::string::npos) << why;
+}
+
 TEST(ImageFolder, ResizesToTheAskedSizeAndChannels) {
   MixedTree t;
   for (auto [w, h, c] : {std::tuple{5, 7, 1}, std::tuple{33, 21, 3}, std::tuple{1, 1, 3}}) {
