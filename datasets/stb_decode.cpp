@@ -40,7 +40,7 @@ void* limited_malloc(size_t bytes) {
 void* limited_realloc(void* p, size_t bytes) {
   if (bytes > alloc_limit) {
     alloc_refused = true;
-    return nullptr;  // stb_image then frees p itself
+    return nullptr;  // p stays allocated; stb_image frees it when it gives up
   }
   return std::realloc(p, bytes);
 }
