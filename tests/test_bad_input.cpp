@@ -40,6 +40,7 @@ namespace fs = std::filesystem;
 
 // ------------------------------------------------------------------ building malformed input
 
+using test::append_to_string;
 using test::write_bytes;
 
 std::string read_bytes(const fs::path& p) {
@@ -104,11 +105,6 @@ std::string floats(const std::vector<float>& v) {
 
 std::string ints(const std::vector<int32_t>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int32_t));
-}
-
-void append_to_string(void* context, void* data, int size) {
-  static_cast<std::string*>(context)->append(static_cast<const char*>(data),
-                                             static_cast<size_t>(size));
 }
 
 // A w x h RGB image with a pattern from `seed`, as PNG or JPEG bytes.

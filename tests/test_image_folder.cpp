@@ -81,10 +81,6 @@ void write_bmp(const fs::path& p, const Image& im) {
 void write_jpg(const fs::path& p, const Image& im) {
   ASSERT_TRUE(stbi_write_jpg(p.c_str(), im.width, im.height, im.channels, im.pixels.data(), 95));
 }
-// stb_image_write's callback for encoding into a std::string (ctx).
-void append_to_string(void* ctx, void* data, int size) {
-  static_cast<std::string*>(ctx)->append(static_cast<const char*>(data), size);
-}
 // Binary PGM (P5, 1 channel) or PPM (P6, 3 channels); stb_image_write has no PNM writer.
 void write_pnm(const fs::path& p, const Image& im) {
   std::string s = (im.channels == 1 ? "P5\n" : "P6\n") + std::to_string(im.width) + " " +
@@ -254,7 +250,7 @@ TEST(ImageFolder, StrictModeMakesAnUnreadableFileAnError) {
 TEST(ImageFolder, DecodeRefusesJpegHuffmanTablesStbImageWouldOverflow) {
   const Image im = smooth(16, 16, 3);
   std::string jpeg;
-  ASSERT_TRUE(stbi_write_jpg_to_func(append_to_string, &jpeg, im.width, im.height, 3,
+  ASSERT_TRUE(stbi_write_jpg_to_func(test::append_to_string, &jpeg, im.width, im.height, 3,
                                      im.pixels.data(), 95));
   std::vector<uint8_t> out(16 * 16 * 3), with_fill(out.size());
   ASSERT_EQ(decode_image_into(jpeg, 3, 16, 16, ResizeFilter::Default, out.data()), "");
@@ -279,7 +275,7 @@ TEST(ImageFolder, DecodeRefusesJpegHuffmanTablesStbImageWouldOverflow) {
 TEST(ImageFolder, DecodesAPngWithAnEmptyIdatChunk) {
   const Image im = pattern(5, 4, 1, 2);
   std::string png;
-  ASSERT_TRUE(stbi_write_png_to_func(append_to_string, &png, im.width, im.height, 1,
+  ASSERT_TRUE(stbi_write_png_to_func(test::append_to_string, &png, im.width, im.height, 1,
                                      im.pixels.data(), im.width));
   const size_t idat = png.find("IDAT");
   ASSERT_NE(idat, std::string::npos);
@@ -295,7 +291,7 @@ TEST(ImageFolder, DecodesAPngWithAnEmptyIdatChunk) {
 TEST(ImageFolder, DecodeChecksPngChunksFirst) {
   const Image im = pattern(5, 4, 3, 1);
   std::string png;
-  ASSERT_TRUE(stbi_write_png_to_func(append_to_string, &png, im.width, im.height, 3,
+  ASSERT_TRUE(stbi_write_png_to_func(test::append_to_string, &png, im.width, im.height, 3,
                                      im.pixels.data(), im.width * 3));
   const size_t iend = png.find("IEND") - 4;
   std::vector<uint8_t> out(im.pixels.size());

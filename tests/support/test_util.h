@@ -76,6 +76,9 @@ class TempDir {
 // Writes `bytes` to `path` (creating its folders), replacing it.
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 
+// A stb_image_write callback (stbi_write_*_to_func) that appends to the std::string at `context`.
+void append_to_string(void* context, void* data, int size);
+
 // ---- plain-loop references (double accumulation)
 
 // C = alpha op(A) op(B) + beta C, row-major with leading dimensions; op(A) is m x k.
