@@ -184,12 +184,11 @@ std::string decode_image_into(std::string_view bytes, int channels, int width, i
   // The header first: refuse what stb_image would mishandle, and absurd sizes before it
   // allocates for them.
   if (std::string why = refuse_before_decoding(bytes, max_pixels, &w, &h); !why.empty()) return why;
-  // Each of stb_image's allocations is bounded by what the header's size needs (by the size
-  // limit when stb_image could not read a header: decoding then fails anyway).
-  const size_t max_alloc =
-      w > 0 ? detail::stb_decode_limit(w, h) : 16 * static_cast<size_t>(max_pixels) + (1u << 20);
+  // Each of stb_image's allocations is bounded by what the header's size needs. (Without a
+  // header, w = h = 0: stb_image fails to decode such a file in any case.)
   std::string why;
-  const detail::StbPixels px = detail::stb_load(bytes, channels, max_alloc, &w, &h, &why);
+  const detail::StbPixels px =
+      detail::stb_load(bytes, channels, detail::stb_decode_limit(w, h), &w, &h, &why);
   if (!px) return "not a decodable image (" + why + ")";
   if (static_cast<int64_t>(w) * h > max_pixels)
     return std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
