@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "apps/run_support.h"
@@ -338,17 +339,17 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
     try {
       // Steps still to run, for the progress bar.
       // (The current epoch's plan is kept for the loop below rather than computed again.)
-      std::vector<std::vector<int64_t>> current;
+      std::optional<std::vector<std::vector<int64_t>>> current;
       if (epoch_ < o_.epochs) current = plan(epoch_);
-      int64_t total = static_cast<int64_t>(log_.size() + current.size()) - batch_;
+      int64_t total = static_cast<int64_t>(log_.size() + (current ? current->size() : 0)) - batch_;
       for (int64_t e = epoch_ + 1; e < o_.epochs; ++e)
         total += static_cast<int64_t>(plan(e).size());
       if (o_.max_steps > 0) total = std::min(total, o_.max_steps);
       Progress progress("train", total, o_.log_every);
       for (; epoch_ < o_.epochs; ++epoch_, batch_ = 0) {
         const std::vector<std::vector<int64_t>> batches =
-            current.empty() ? plan(epoch_) : std::move(current);
-        current.clear();
+            current ? std::move(*current) : plan(epoch_);
+        current.reset();
         const int64_t first = batch_, base_step = step_;
         Prefetcher<Batch> prefetch(static_cast<int64_t>(batches.size()) - first, [&](int64_t i) {
           return load(batches[static_cast<size_t>(first + i)], base_step + i);
