@@ -39,7 +39,9 @@ class Pool {
     stop();
     threads_ = std::max(1, threads);
     quit_ = false;
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { work(i); });
+    // New workers wait for the next run: the generation of the last one is not theirs.
+    const uint64_t seen = generation_;
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i, seen] { work(i, seen); });
   }
 
   bool try_run(int64_t n, int chunks, const std::function<void(int64_t, int64_t)>& fn) {
@@ -76,8 +78,7 @@ class Pool {
     t_inside = false;
   }
 
-  void work(int index) {
-    uint64_t seen = 0;
+  void work(int index, uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);
