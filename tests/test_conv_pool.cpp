@@ -161,6 +161,9 @@ TEST(Conv2d, BackendCompositesGenericAndCpu) {
   check_conv_composites({2, 3, 6, 9, 4, 5, 5, 1, 1, 2, 2}, 535);  // "same" 5x5: shifted copies
   // Several chunks in the generic default, the last one short (37 = 28 + 9).
   check_conv_composites({37, 16, 31, 33, 8, 3, 3, 1, 1, 1, 1}, 540);
+  // Winograd in the CPU override (16+ channels, stride 1, 3x3 or 5x5): W1's conv2, a 3x3 one.
+  check_conv_composites({5, 32, 14, 14, 64, 5, 5, 1, 1, 2, 2}, 550);
+  check_conv_composites({3, 16, 13, 10, 24, 3, 3, 1, 1, 1, 0}, 560);
 }
 
 TEST(Conv2d, Errors) {

@@ -57,8 +57,10 @@ class CpuBackend final : public Backend {
 
   void im2col(const float* x, const ConvGeom& g, int64_t images, float* col) override;
   void col2im(const float* col, const ConvGeom& g, int64_t images, float* x) override;
-  // Per image on the pool's threads, each with single-threaded OpenBLAS: the image's column
-  // buffer stays in cache between im2col and GEMM, and no permutation copy is needed.
+  // Stride-1 3x3 and 5x5 convolutions with at least 16 channels in and out (the output and the
+  // input gradient) by Winograd's F(4, 3) / F(2, 5) over chunks of images (engine/cpu/winograd.h).
+  // Otherwise per image on the pool's threads, each with single-threaded OpenBLAS: the image's
+  // column buffer stays in cache between im2col and GEMM, and no permutation copy is needed.
   void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
                       int64_t N, int64_t M, float* y) override;
   void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,

@@ -6,6 +6,7 @@
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_loops.h"
+#include "engine/cpu/winograd.h"
 
 namespace trine {
 
@@ -145,33 +146,13 @@ void CpuBackend::col2im(const float* col, const ConvGeom& g, int64_t images, flo
   });
 }
 
-namespace {
-
-// Thread-local scratch from the backend's caching allocator.
-class Buffer {
- public:
-  Buffer(Backend& be, int64_t floats) : be_(be), bytes_(static_cast<size_t>(floats) * 4) {
-    ptr_ = static_cast<float*>(be_.allocate(bytes_));
-  }
-  ~Buffer() { be_.deallocate(ptr_, bytes_); }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  Backend& be_;
-  size_t bytes_;
-  float* ptr_;
-};
-
-}  // namespace
-
 void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bias,
                                 const ConvGeom& g, int64_t N, int64_t M, float* y) {
+  if (cpu::winograd_suits(g, M)) return cpu::winograd_conv2d_forward(*this, x, w, bias, g, N, M, y);
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
   blas::SingleThreaded one_thread_per_gemm;
   parallel_for(N, 1, [&](int64_t i0, int64_t i1) {
-    Buffer col(*this, K * ohw);
+    cpu::Scratch col(*this, K * ohw);
     for (int64_t i = i0; i < i1; ++i) {
       im2col(x + i * chw, g, 1, col.get());  // runs inline: we are inside parallel_for
       float* yi = y + i * M * ohw;
@@ -185,13 +166,20 @@ void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bia
 
 void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
                                  int64_t N, int64_t M, float* gx, float* gw, float* gb) {
+  if (cpu::winograd_suits(g, M)) {
+    if (gx) cpu::winograd_conv2d_input_grad(*this, w, gy, g, N, M, gx);
+    if (gw) cpu::winograd_conv2d_weight_grad(*this, x, gy, g, N, M, gw);
+    if (!gb) return;
+    gx = gw = nullptr;  // the loop below computes gb only
+  }
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
   const int threads = num_threads();
   // Each of `threads` parts of the batch sums its weight and bias gradients separately; the
   // partial sums are added in part order afterwards, so the result does not depend on timing.
   // (Scratch from the caching allocator: a fresh vector of this size would be a fresh mmap, and
   // its page faults, at every step.)
-  Buffer gw_buffer(*this, gw ? threads * M * K : 0), gb_buffer(*this, gb ? 2 * threads * M : 0);
+  cpu::Scratch gw_buffer(*this, gw ? threads * M * K : 0),
+      gb_buffer(*this, gb ? 2 * threads * M : 0);
   float* gw_part = gw_buffer.get();
   double* gb_part = reinterpret_cast<double*>(gb_buffer.get());
   if (gw) std::fill(gw_part, gw_part + threads * M * K, 0.f);
@@ -200,7 +188,7 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
     blas::SingleThreaded one_thread_per_gemm;
     // Part t always covers images [N t / T, N (t+1) / T), whichever thread runs it.
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
-      Buffer col(*this, K * ohw);
+      cpu::Scratch col(*this, K * ohw);
       for (int64_t t = t0; t < t1; ++t) {
         float* gw_t = gw ? gw_part + t * M * K : nullptr;
         for (int64_t i = N * t / threads; i < N * (t + 1) / threads; ++i) {
