@@ -68,9 +68,8 @@ int run(cli::Args& args) {
       cpu::set_winograd_enabled(winograd);
       if (winograd && !cpu::winograd_suits(g, l.M)) continue;
       const std::string tag = std::string("conv_") + l.name + (winograd ? "_winograd" : "_im2col");
-      const double fwd = median_ms(reps, [&] {
-        be.conv2d_forward(x.data(), w.data(), b.data(), g, l.N, l.M, y.data());
-      });
+      const double fwd = median_ms(
+          reps, [&] { be.conv2d_forward(x.data(), w.data(), b.data(), g, l.N, l.M, y.data()); });
       const double bwd = median_ms(reps, [&] {
         be.conv2d_backward(x.data(), w.data(), gy.data(), g, l.N, l.M, gx.data(), gw.data(),
                            gb.data());

@@ -43,7 +43,7 @@ TEST(Parallel, ResizedAfterRunsStillWorks) {
   KeepThreads keep;
   set_num_threads(2);
   for (int i = 0; i < 3; ++i) visits(100, 1);  // the pool's generation moves on
-  for (int threads : {4, 1, 3, 2, 6}) {         // each resize starts fresh workers
+  for (int threads : {4, 1, 3, 2, 6}) {        // each resize starts fresh workers
     set_num_threads(threads);
     EXPECT_EQ(visits(100, 1), std::vector<int>(100, 1)) << threads << " threads";
   }

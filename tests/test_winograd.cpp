@@ -29,7 +29,8 @@ ConvGeom geom(const ConvShape& s) {
 
 // y_j = sum_i AT[j, i] (G g)_i (BT d)_i equals sum_k g_k d_(j+k), for j < m.
 TEST(Winograd, TransformsComputeCorrelation) {
-  for (auto [m, r] : std::vector<std::pair<int, int>>{{2, 3}, {4, 3}, {2, 5}, {3, 3}, {1, 4}, {6, 3}}) {
+  for (auto [m, r] :
+       std::vector<std::pair<int, int>>{{2, 3}, {4, 3}, {2, 5}, {3, 3}, {1, 4}, {6, 3}}) {
     SCOPED_TRACE(::testing::Message() << "F(" << m << ", " << r << ")");
     const cpu::WinogradTransform t = cpu::make_winograd(m, r);
     ASSERT_EQ(t.a, m + r - 1);
@@ -66,8 +67,8 @@ TEST(Winograd, F23IsTheKnownOne) {
     for (int k = 0; k < 3; ++k) EXPECT_EQ(t.G[i * 3 + k], g[i][k]) << i << "," << k;
 }
 
-// Forward, input and weight gradients through the Winograd functions directly (any channel count), against
-// ref_conv2d / ref_conv2d_backward in double.
+// Forward, input and weight gradients through the Winograd functions directly (any channel count),
+// against ref_conv2d / ref_conv2d_backward in double.
 void check_winograd(const ConvShape& s, uint64_t seed) {
   SCOPED_TRACE(::testing::Message() << "N" << s.N << " C" << s.C << " " << s.H << "x" << s.W << " M"
                                     << s.M << " k" << s.kh << " pad " << s.ph << "x" << s.pw);
@@ -99,12 +100,12 @@ void check_winograd(const ConvShape& s, uint64_t seed) {
 
 TEST(Winograd, ConvAndGradientsMatchLoopOnOddShapes) {
   // {N, C, H, W, M, kh, kw, sh, sw, ph, pw}
-  check_winograd({2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1}, 600);     // "same" 3x3, 7 not a multiple of 4
-  check_winograd({3, 2, 11, 13, 5, 3, 3, 1, 1, 0, 0}, 610);   // valid 3x3
-  check_winograd({1, 4, 6, 10, 3, 3, 3, 1, 1, 2, 0}, 620);    // padding r - 1, asymmetric
-  check_winograd({2, 3, 2, 3, 2, 3, 3, 1, 1, 1, 1}, 630);     // image smaller than a tile
-  check_winograd({2, 5, 14, 14, 6, 5, 5, 1, 1, 2, 2}, 640);   // W1's conv2 geometry, few channels
-  check_winograd({2, 3, 9, 8, 4, 5, 5, 1, 1, 0, 4}, 650);     // valid rows, padding 4 columns
+  check_winograd({2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1}, 600);    // "same" 3x3, 7 not a multiple of 4
+  check_winograd({3, 2, 11, 13, 5, 3, 3, 1, 1, 0, 0}, 610);  // valid 3x3
+  check_winograd({1, 4, 6, 10, 3, 3, 3, 1, 1, 2, 0}, 620);   // padding r - 1, asymmetric
+  check_winograd({2, 3, 2, 3, 2, 3, 3, 1, 1, 1, 1}, 630);    // image smaller than a tile
+  check_winograd({2, 5, 14, 14, 6, 5, 5, 1, 1, 2, 2}, 640);  // W1's conv2 geometry, few channels
+  check_winograd({2, 3, 9, 8, 4, 5, 5, 1, 1, 0, 4}, 650);    // valid rows, padding 4 columns
   check_winograd({1, 2, 5, 5, 3, 5, 5, 1, 1, 1, 3}, 660);
   // Many chunks of images, the last one short, and wide channel counts.
   check_winograd({37, 32, 14, 14, 64, 5, 5, 1, 1, 2, 2}, 670);

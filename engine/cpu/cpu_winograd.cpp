@@ -47,8 +47,9 @@ std::vector<double> poly_from_roots(const std::vector<double>& roots) {
 // (V^-1)^T. The Lagrange factors 1 / f_i of V^-1 go into G, so that BT has integer entries.
 WinogradTransform make_winograd(int m, int r) {
   const int a = m + r - 1;
-  if (m < 1 || r < 1 || a > 8) throw Error("make_winograd: F(" + std::to_string(m) + ", " +
-                                           std::to_string(r) + ") needs m, r >= 1, m + r - 1 <= 8");
+  if (m < 1 || r < 1 || a > 8)
+    throw Error("make_winograd: F(" + std::to_string(m) + ", " + std::to_string(r) +
+                ") needs m, r >= 1, m + r - 1 <= 8");
   std::vector<double> pts{0.0};
   for (int k = 1; static_cast<int>(pts.size()) < a - 1; ++k) {
     pts.push_back(k);
@@ -108,12 +109,17 @@ std::atomic<bool>& enabled_flag() {
 
 }  // namespace
 
-void set_winograd_enabled(bool on) { enabled_flag() = on; }
-bool winograd_enabled() { return enabled_flag(); }
+void set_winograd_enabled(bool on) {
+  enabled_flag() = on;
+}
+bool winograd_enabled() {
+  return enabled_flag();
+}
 
 bool winograd_suits(const ConvGeom& g, int64_t M) {
-  return winograd_enabled() && g.sh == 1 && g.sw == 1 && g.kh == g.kw && winograd_for_kernel(g.kh) &&
-         g.ph < g.kh && g.pw < g.kw && g.C >= 16 && M >= 16 && g.OH >= 1 && g.OW >= 1;
+  return winograd_enabled() && g.sh == 1 && g.sw == 1 && g.kh == g.kw &&
+         winograd_for_kernel(g.kh) && g.ph < g.kh && g.pw < g.kw && g.C >= 16 && M >= 16 &&
+         g.OH >= 1 && g.OW >= 1;
 }
 
 namespace {
@@ -134,8 +140,7 @@ void transform_kernels(const WinogradTransform& t, const float* w, int64_t M, in
         for (int x = 0; x < r; ++x) {  // tmp = G g (g rotated for the input gradient)
           float acc = 0.f;
           for (int y = 0; y < r; ++y)
-            acc += t.G[u * r + y] *
-                   (input_grad ? g[(r - 1 - y) * r + (r - 1 - x)] : g[y * r + x]);
+            acc += t.G[u * r + y] * (input_grad ? g[(r - 1 - y) * r + (r - 1 - x)] : g[y * r + x]);
           tmp[u * r + x] = acc;
         }
       for (int u = 0; u < a; ++u)
@@ -256,8 +261,8 @@ TRINE_VECTOR_CLONES void tile_transform_dispatch(int a, int k, const ChannelsLas
   if (a == 6 && k == 6) return tile_transform<6, 6>(src, imgs, tiles_h, tiles_w, m, T, out);
   if (a == 6 && k == 4) return tile_transform<6, 4>(src, imgs, tiles_h, tiles_w, m, T, out);
   if (a == 6 && k == 2) return tile_transform<6, 2>(src, imgs, tiles_h, tiles_w, m, T, out);
-  throw Error("winograd: no tile kernel for a = " + std::to_string(a) + ", k = " +
-              std::to_string(k));
+  throw Error("winograd: no tile kernel for a = " + std::to_string(a) +
+              ", k = " + std::to_string(k));
 }
 
 TRINE_VECTOR_CLONES void output_tiles_dispatch(int a, int m, const float* Mo, int64_t mo_stride,
@@ -317,8 +322,8 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
       tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tiles_w, m, t.BT.data(), V.get());
       // Mo[xi] [M, nt] = U[xi] [M, C] V[xi]^T, V[xi] being [nt, Cp].
       for (int xi = 0; xi < a * a; ++xi)
-        be.gemm(false, true, p.M, nt, p.C, 1.f, U + xi * p.M * p.C, p.C,
-                V.get() + xi * nt * tl.Cp, tl.Cp, 0.f, Mo.get() + xi * p.M * nt, nt);
+        be.gemm(false, true, p.M, nt, p.C, 1.f, U + xi * p.M * p.C, p.C, V.get() + xi * nt * tl.Cp,
+                tl.Cp, 0.f, Mo.get() + xi * p.M * nt, nt);
       for (int64_t co = 0; co < p.M; ++co) {
         output_tiles_dispatch(a, m, Mo.get() + co * nt, p.M * nt, nt, t.AT.data(), Yt.get(),
                               nt_pad);
@@ -367,7 +372,7 @@ void winograd_conv2d_input_grad(Backend& be, const float* w, const float* gy, co
 // the batch (one part per thread, fixed image ranges) and added in part order.
 void winograd_conv2d_weight_grad(Backend& be, const float* x, const float* gy, const ConvGeom& g,
                                  int64_t N, int64_t M, float* gw) {
-  const WinogradTransform& f = *winograd_for_kernel(g.kh);       // F(m, r): tiling and BT
+  const WinogradTransform& f = *winograd_for_kernel(g.kh);        // F(m, r): tiling and BT
   const WinogradTransform& fw = *winograd_for_weight_grad(g.kh);  // F(r, m): G and AT
   const int a = f.a, m = f.m, r = f.r;
   const Problem p{N, g.C, g.H, g.W, g.ph, g.pw, M, g.OH, g.OW};
@@ -395,11 +400,9 @@ void winograd_conv2d_weight_grad(Backend& be, const float* x, const float* gy, c
         for (int64_t n0 = N * q / parts; n0 < i1; n0 += tl.per_chunk) {
           const int64_t imgs = std::min(tl.per_chunk, i1 - n0), nt = imgs * tl.T;
           pack_channels_last(x + n0 * g.C * g.H * g.W, imgs, g.C, g.H, g.W, g.ph, g.pw, xs);
-          tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tl.tiles_w, m, f.BT.data(),
-                                  V.get());
+          tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tl.tiles_w, m, f.BT.data(), V.get());
           pack_channels_last(gy + n0 * M * g.OH * g.OW, imgs, M, g.OH, g.OW, 0, 0, ys);
-          tile_transform_dispatch(a, m, ys, imgs, tl.tiles_h, tl.tiles_w, m, fw.G.data(),
-                                  Z.get());
+          tile_transform_dispatch(a, m, ys, imgs, tl.tiles_h, tl.tiles_w, m, fw.G.data(), Z.get());
           // W[xi] [M, C] += Z[xi]^T V[xi], Z[xi] being [nt, Mp] and V[xi] [nt, Cp].
           for (int xi = 0; xi < a * a; ++xi)
             be.gemm(true, false, M, g.C, nt, 1.f, Z.get() + xi * nt * tl.Mp, tl.Mp,
