@@ -110,6 +110,7 @@ TEST(Winograd, ConvAndGradientsMatchLoopOnOddShapes) {
   // Many chunks of images, the last one short, and wide channel counts.
   check_winograd({37, 32, 14, 14, 64, 5, 5, 1, 1, 2, 2}, 670);
   check_winograd({9, 24, 33, 17, 20, 3, 3, 1, 1, 1, 1}, 680);
+  check_winograd({0, 16, 5, 5, 16, 3, 3, 1, 1, 1, 1}, 690);  // empty batch: gw is zero
 }
 
 TEST(Winograd, CpuConvTakesThePathForSuitableShapes) {

@@ -1,13 +1,15 @@
-// Winograd convolution F(m x m, r x r) on the CPU: transforms, tile kernels and the chunked driver
+// Winograd convolution F(m x m, r x r) on the CPU: transforms, tile kernels and the chunked drivers
 // (see winograd.h for the algorithm).
 //
 // Data layout for a chunk of images (the chunking depends on the geometry only, never on the
-// thread count, so results do not either):
-//   tiles   t = img * T + ty * tiles_w + tx, T = tiles_h * tiles_w tiles per image
-//   V  [a*a, C, nt]  transformed input tiles    Mo [a*a, M, nt] their products with U
-//   U  [a*a, M, C]   transformed kernels         Yt [m*m, nt]   one output channel's tiles
-// so that the a*a GEMMs Mo[xi] = U[xi] V[xi] run on contiguous matrices, and the tile kernels
-// work on 16 tiles at a time, one per vector lane.
+// thread count):
+//   tiles  t = img * T + ty * tiles_w + tx, T = tiles_h * tiles_w output tiles per image
+//   input  channels last and zero-padded: [imgs, rows, cols, Cp], Cp = C rounded up to 16
+//   V  [a*a, nt, Cp]  transformed input tiles     U  [a*a, M, C]  transformed kernels
+//   Mo [a*a, M, nt]   U[xi] V[xi]^T, one GEMM per xi
+//   Yt [m*m, nt]      one output channel's tiles, before they are copied into y
+// The input transform works on 16 channels of one tile at a time (one vector), the output
+// transform on 16 tiles of one channel.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -43,8 +45,8 @@ std::vector<double> poly_from_roots(const std::vector<double>& roots) {
 
 // Toom-Cook: correlation y = C_g^T d is the transpose of the linear convolution s = C_g u,
 // computed by evaluating u and g at a - 1 points and infinity, multiplying, and interpolating.
-// With V the a x a evaluation matrix, AT = (evaluation of u)^T, G = evaluation of g and BT =
-// (V^-1)^T. The Lagrange factors 1 / f_i of V^-1 go into G, so that BT has integer entries.
+// With E the a x a evaluation matrix, AT = (evaluation of u)^T, G = evaluation of g and BT =
+// (E^-1)^T. The Lagrange factors 1 / f_i of E^-1 go into G, so that BT has integer entries.
 WinogradTransform make_winograd(int m, int r) {
   const int a = m + r - 1;
   if (m < 1 || r < 1 || a > 8)
@@ -124,12 +126,12 @@ bool winograd_suits(const ConvGeom& g, int64_t M) {
 
 namespace {
 
-// U [a*a, Mo, Ci] = G g G^T for every kernel g. Forward: Mo = M, Ci = C, g = w[o, i]. For the
-// input gradient: Mo = C, Ci = M, g = w[i, o] rotated by 180 degrees.
+// U [a*a, O, I] = G g G^T for every kernel g. Forward: O = M, I = C, g = w[o, i]. For the input
+// gradient: O = C, I = M, g = w[i, o] rotated by 180 degrees.
 void transform_kernels(const WinogradTransform& t, const float* w, int64_t M, int64_t C,
                        bool input_grad, float* U) {
   const int a = t.a, r = t.r;
-  const int64_t Mo = input_grad ? C : M, Ci = input_grad ? M : C;
+  const int64_t O = input_grad ? C : M, I = input_grad ? M : C;
   parallel_for(M * C, 64, [&](int64_t p0, int64_t p1) {
     float tmp[8 * 8];
     for (int64_t p = p0; p < p1; ++p) {
@@ -147,7 +149,7 @@ void transform_kernels(const WinogradTransform& t, const float* w, int64_t M, in
         for (int v = 0; v < a; ++v) {
           float acc = 0.f;
           for (int x = 0; x < r; ++x) acc += tmp[u * r + x] * t.G[v * r + x];
-          U[(u * a + v) * Mo * Ci + o * Ci + i] = acc;
+          U[(u * a + v) * O * I + o * I + i] = acc;
         }
     }
   });
