@@ -7,7 +7,6 @@
 //   input  channels last and zero-padded: [imgs, rows, cols, Cp], Cp = C rounded up to 16
 //   V  [a*a, nt, Cp]  transformed input tiles     U  [a*a, M, C]  transformed kernels
 //   Mo [a*a, M, nt]   U[xi] V[xi]^T, one GEMM per xi
-//   Yt [m*m, nt]      one output channel's tiles, before they are copied into y
 // The input transform works on 16 channels of one tile at a time (one vector), the output
 // transform on 16 tiles of one channel.
 #include <algorithm>
@@ -171,16 +170,33 @@ struct ChannelsLast {
 
 // Copies src [imgs, C, H, W] into `dst` with pixel (y, x) at (top + y, left + x). Leaves the
 // borders and the channels past C as they are (zero: the buffer is cleared once per call).
+// Transposes 16 x 16 blocks through a local buffer: contiguous reads, contiguous writes.
 TRINE_VECTOR_CLONES void pack_channels_last(const float* src, int64_t imgs, int64_t C, int64_t H,
                                             int64_t W, int64_t top, int64_t left,
                                             const ChannelsLast& dst) {
   const int64_t hw = H * W;
+  float block[16][16];  // [x][c]
   for (int64_t img = 0; img < imgs; ++img)
     for (int64_t y = 0; y < H; ++y) {
       float* d = dst.at(img, top + y, left);
       const float* s = src + img * C * hw + y * W;
-      for (int64_t x = 0; x < W; ++x)
-        for (int64_t c = 0; c < C; ++c) d[x * dst.Cp + c] = s[c * hw + x];
+      for (int64_t c0 = 0; c0 < C; c0 += 16) {
+        const int64_t cn = std::min<int64_t>(16, C - c0);
+        for (int64_t x0 = 0; x0 < W; x0 += 16) {
+          const int64_t xn = std::min<int64_t>(16, W - x0);
+          for (int64_t c = 0; c < cn; ++c) {
+            const float* row = s + (c0 + c) * hw + x0;
+            for (int64_t x = 0; x < xn; ++x) block[x][c] = row[x];
+          }
+          for (int64_t x = 0; x < xn; ++x) {
+            float* to = d + (x0 + x) * dst.Cp + c0;
+            if (cn == 16)
+              std::memcpy(to, block[x], sizeof block[x]);  // fixed size: one vector move
+            else
+              std::memcpy(to, block[x], static_cast<size_t>(cn) * 4);
+          }
+        }
+      }
     }
 }
 
@@ -222,16 +238,24 @@ template <int A, int K>
       }
 }
 
-// Yt[i*m + j, t] (row stride nt_pad) = (AT o_t AT^T)[i, j] for tiles t in [0, nt): o_t[xi] =
-// Mo[xi * mo_stride + t]. Reads up to 15 floats past the last tile of the last xi.
+// One output channel of a chunk: y_c [imgs, OH, OW] (images img_stride floats apart) = the
+// output tiles AT o_t AT^T + bias, o_t[xi] = Mo[xi * mo_stride + t], cropped to OH x OW. Works on
+// 16 tiles at a time; reads up to 15 floats past the last tile of the last xi.
+struct OutputPlanes {
+  float* y;
+  int64_t img_stride, OH, OW, tiles_h, tiles_w;
+  float bias;
+};
+
 template <int A, int Mt>
 [[gnu::always_inline]] inline void output_tiles(const float* Mo, int64_t mo_stride, int64_t nt,
-                                                const float* at_in, float* Yt, int64_t nt_pad) {
+                                                const float* at_in, const OutputPlanes& out) {
   float at[Mt][A];
   for (int i = 0; i < Mt; ++i)
     for (int j = 0; j < A; ++j) at[i][j] = at_in[i * A + j];
+  int64_t img = 0, ty = 0, tx = 0;  // tile t0's place
   for (int64_t t0 = 0; t0 < nt; t0 += kLanes) {
-    float s[Mt][A][kLanes];
+    float s[Mt][A][kLanes], yv[Mt][Mt][kLanes];
     for (int i = 0; i < Mt; ++i)  // s = AT o
       for (int v = 0; v < A; ++v) {
         float acc[kLanes] = {};
@@ -243,15 +267,28 @@ template <int A, int Mt>
         for (int l = 0; l < kLanes; ++l) s[i][v][l] = acc[l];
       }
     for (int i = 0; i < Mt; ++i)  // Y = s AT^T
-      for (int j = 0; j < Mt; ++j) {
-        float* dst = Yt + (i * Mt + j) * nt_pad + t0;
+      for (int j = 0; j < Mt; ++j)
 #pragma omp simd
         for (int l = 0; l < kLanes; ++l) {
           float acc = 0.f;
           for (int v = 0; v < A; ++v) acc += s[i][v][l] * at[j][v];
-          dst[l] = acc;
+          yv[i][j][l] = acc + out.bias;
         }
+    const int64_t lanes = std::min<int64_t>(kLanes, nt - t0);
+    for (int64_t l = 0; l < lanes; ++l) {
+      float* y = out.y + img * out.img_stride + ty * Mt * out.OW + tx * Mt;
+      if ((ty + 1) * Mt <= out.OH && (tx + 1) * Mt <= out.OW) {  // the whole tile is inside
+        for (int i = 0; i < Mt; ++i)
+          for (int j = 0; j < Mt; ++j) y[i * out.OW + j] = yv[i][j][l];
+      } else {
+        for (int i = 0; i < Mt && ty * Mt + i < out.OH; ++i)
+          for (int j = 0; j < Mt && tx * Mt + j < out.OW; ++j) y[i * out.OW + j] = yv[i][j][l];
       }
+      if (++tx == out.tiles_w) {
+        tx = 0;
+        if (++ty == out.tiles_h) ty = 0, ++img;
+      }
+    }
   }
 }
 
@@ -268,10 +305,10 @@ TRINE_VECTOR_CLONES void tile_transform_dispatch(int a, int k, const ChannelsLas
 }
 
 TRINE_VECTOR_CLONES void output_tiles_dispatch(int a, int m, const float* Mo, int64_t mo_stride,
-                                               int64_t nt, const float* at, float* Yt,
-                                               int64_t nt_pad) {
-  if (a == 6 && m == 2) return output_tiles<6, 2>(Mo, mo_stride, nt, at, Yt, nt_pad);
-  if (a == 6 && m == 4) return output_tiles<6, 4>(Mo, mo_stride, nt, at, Yt, nt_pad);
+                                               int64_t nt, const float* at,
+                                               const OutputPlanes& out) {
+  if (a == 6 && m == 2) return output_tiles<6, 2>(Mo, mo_stride, nt, at, out);
+  if (a == 6 && m == 4) return output_tiles<6, 4>(Mo, mo_stride, nt, at, out);
   throw Error("winograd: no output-tile kernel for F(" + std::to_string(m) + ", " +
               std::to_string(a - m + 1) + ")");
 }
@@ -305,7 +342,6 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
   const int a = t.a, m = t.m;
   const Tiling tl(p, a, m);
   const int64_t T = tl.T, tiles_w = tl.tiles_w, per_chunk = tl.per_chunk, max_nt = tl.max_nt;
-  const int64_t nt_pad = (max_nt + kLanes - 1) / kLanes * kLanes;
   // Every tile's a x a block lies inside the padded image.
   const int64_t rows = tl.tiles_h * m + t.r - 1, cols = tl.tiles_w * m + t.r - 1;
   const int64_t pad_floats = per_chunk * rows * cols * tl.Cp;
@@ -313,7 +349,7 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
   blas::SingleThreaded one_thread_per_gemm;
   parallel_for((p.N + per_chunk - 1) / per_chunk, 1, [&](int64_t c0, int64_t c1) {
     Scratch pad(be, pad_floats), V(be, a * a * max_nt * tl.Cp);
-    Scratch Mo(be, a * a * p.M * max_nt + kLanes), Yt(be, m * m * nt_pad);
+    Scratch Mo(be, a * a * p.M * max_nt + kLanes);
     const ChannelsLast xs{pad.get(), rows, cols, tl.Cp};
     std::fill(pad.get(), pad.get() + pad_floats, 0.f);
     std::fill(Mo.get(), Mo.get() + a * a * p.M * max_nt + kLanes, 0.f);
@@ -327,20 +363,14 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
         be.gemm(false, true, p.M, nt, p.C, 1.f, U + xi * p.M * p.C, p.C, V.get() + xi * nt * tl.Cp,
                 tl.Cp, 0.f, Mo.get() + xi * p.M * nt, nt);
       for (int64_t co = 0; co < p.M; ++co) {
-        output_tiles_dispatch(a, m, Mo.get() + co * nt, p.M * nt, nt, t.AT.data(), Yt.get(),
-                              nt_pad);
-        const float b = bias ? bias[co] : 0.f;
-        for (int64_t img = 0; img < imgs; ++img) {
-          float* out = y + ((n0 + img) * p.M + co) * p.OH * p.OW;
-          for (int64_t oy = 0; oy < p.OH; ++oy) {
-            const int64_t ty = oy / m, i = oy % m;
-            for (int j = 0; j < m; ++j) {
-              const float* src = Yt.get() + (i * m + j) * nt_pad + img * T + ty * tiles_w;
-              float* drow = out + oy * p.OW + j;
-              for (int64_t tx = 0; tx * m + j < p.OW; ++tx) drow[tx * m] = src[tx] + b;
-            }
-          }
-        }
+        const OutputPlanes out{y + (n0 * p.M + co) * p.OH * p.OW,
+                               p.M * p.OH * p.OW,
+                               p.OH,
+                               p.OW,
+                               tl.tiles_h,
+                               tiles_w,
+                               bias ? bias[co] : 0.f};
+        output_tiles_dispatch(a, m, Mo.get() + co * nt, p.M * nt, nt, t.AT.data(), out);
       }
     }
   });
