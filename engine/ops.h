@@ -87,10 +87,14 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 // x / max(||x||_2, eps) along `dim` (F.normalize).
 Tensor l2_normalize(const Tensor& x, int64_t dim = 1, float eps = 1e-12f);
 // Euclidean distances between the rows of a [n,d] and b [m,d] -> [n,m], from one GEMM:
-// ||a||^2 + ||b||^2 - 2 a b^T after centring both on the mean of a's rows (less cancellation),
-// clamped at 0 (and exactly 0 on the diagonal when a is b).
-// Not squared: sqrt, with gradient 0 (not inf/NaN) where a distance is 0.
-Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared = false);
+// ||a||^2 + ||b||^2 - 2 a b^T (as torch.cdist computes them), clamped at 0, and exactly 0 on the
+// diagonal when a is b. Not squared: sqrt, with gradient 0 (not inf/NaN) where a distance is 0.
+// centred: both sets are first moved by the mean of a's rows, which cancels far less when the
+// points lie close together far from the origin (L2-normalized embeddings collapsing toward one
+// point: distances of 1e-3 keep about 5 digits instead of 1). The losses use the plain form:
+// with the centred one, W1's training recovered from its collapse later (docs/benchmarks.md).
+Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared = false,
+                         bool centred = false);
 
 // ----------------------------------------------------------------------------- nn (ops_nn)
 struct Conv2dOptions {

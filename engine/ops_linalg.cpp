@@ -107,7 +107,7 @@ Tensor l2_normalize(const Tensor& x, int64_t dim, float eps) {
   });
 }
 
-Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared) {
+Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared, bool centred) {
   detail::check_float(a, "pairwise_distance", "first operand");
   detail::check_float(b, "pairwise_distance", "second operand");
   detail::check_same_device(a, b, "pairwise_distance");
@@ -117,16 +117,20 @@ Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared) {
   const int64_t n = a.size(0), m = b.size(0), dim = a.size(1);
   Backend& be = a.backend();
   Tensor out = Tensor::empty({n, m}, a.device());
-  // Distances do not change when both sets move by one vector, so both are centred on the mean
-  // of a's rows first: |a|^2 + |b|^2 - 2 a.b then cancels far less when the points lie close
-  // together far from the origin (L2-normalized embeddings collapsing towards one point), and
-  // the backward formulas below hold for the centred values just the same.
+  // Distances do not change when both sets move by one vector, so when `centred` both move by
+  // the mean of a's rows: |a|^2 + |b|^2 - 2 a.b then cancels far less for close points far from
+  // the origin, and the backward formulas below hold for the moved values just the same.
   Tensor ac, bc;
   {
     NoGradGuard ng;
-    Tensor centre = n > 0 ? mean(a.detach(), {0}, true) : Tensor::zeros({1, dim}, a.device());
-    ac = a.detach() - centre;
-    bc = a.same(b) ? ac : b.detach() - centre;
+    if (centred) {
+      Tensor centre = n > 0 ? mean(a.detach(), {0}, true) : Tensor::zeros({1, dim}, a.device());
+      ac = a.detach() - centre;
+      bc = a.same(b) ? ac : b.detach() - centre;
+    } else {
+      ac = a.detach();
+      bc = b.detach();
+    }
     Tensor na = sum(square(ac), {1}, true);  // [n,1]
     Tensor nb = a.same(b) ? na.reshape({1, n}) : sum(square(bc), {1}).reshape({1, m});
     be.binary(BinaryOp::Add, {na.data(), {1, 0}}, {nb.data(), {0, 1}}, out.data(), {n, m});

@@ -325,7 +325,36 @@ TEST(GradcheckLinalg, PairwiseDistance) {
           return pairwise_distance(in[0], in[0], squared);
         },
         {a}));
+    EXPECT_TRUE(gradcheck_ok(  // centred first: the same function
+        [squared](const std::vector<Tensor>& in) {
+          return pairwise_distance(in[0], in[1], squared, true);
+        },
+        {a, b}));
   }
+}
+
+// Close points far from the origin (embeddings collapsing toward one point of the unit sphere):
+// the centred form keeps the distances' digits; the plain one (as torch.cdist) keeps about one.
+TEST(GradcheckLinalg, PairwiseDistanceCentredKeepsClosePointsApart) {
+  const int n = 6, m = 5, dim = 8;
+  std::vector<float> va = test::random_values(n * dim, 69, -1e-3f, 1e-3f);
+  std::vector<float> vb = test::random_values(m * dim, 70, -1e-3f, 1e-3f);
+  for (int i = 0; i < n; ++i) va[i * dim] += 1.f;  // all near (1, 0, ..., 0)
+  for (int i = 0; i < m; ++i) vb[i * dim] += 1.f;
+  std::vector<double> want;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < m; ++j) {
+      double d2 = 0;
+      for (int k = 0; k < dim; ++k) d2 += std::pow(double(va[i * dim + k]) - vb[j * dim + k], 2);
+      want.push_back(std::sqrt(d2));
+    }
+  Tensor a = Tensor::from_vector(va, {n, dim}), b = Tensor::from_vector(vb, {m, dim});
+  EXPECT_TRUE(
+      test::all_close_ref(pairwise_distance(a, b, false, true).to_vector(), want, 1e-6, 1e-3));
+  // The plain form is still within its rounding: |error of d^2| <= a few 1e-7 (|a|^2 + |b|^2).
+  const std::vector<float> plain = pairwise_distance(a, b).to_vector();
+  for (size_t k = 0; k < want.size(); ++k)
+    EXPECT_NEAR(double(plain[k]) * plain[k], want[k] * want[k], 2e-6) << "pair " << k;
 }
 
 TEST(GradcheckLinalg, PairwiseDistanceForwardValues) {
