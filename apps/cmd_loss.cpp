@@ -23,7 +23,8 @@ int run(cli::Args& args) {
       args.choice("loss", "triplet", {"triplet", "contrastive", "ntxent", "supcon"}, "the loss");
   const std::string dist = args.str(
       "distance", "euclidean",
-      "lp:P | euclidean | lp2sq | manhattan | cosine | dot | jaccard (| mahalanobis: identity)");
+      "lp:P | euclidean[:centred] | lp2sq[:centred] | manhattan | cosine | dot | jaccard (| "
+      "mahalanobis: identity)");
   const double margin = args.number("margin", 0.2, "triplet margin", 0, 1e6);
   const std::string miner = args.str(
       "miner", "batch-all",

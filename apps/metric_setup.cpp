@@ -14,8 +14,8 @@ MetricConfig read_metric_flags(Args& a, const MetricConfig& d) {
   MetricConfig c;
   c.loss = a.choice("loss", d.loss, {"triplet", "contrastive", "ntxent", "supcon"}, "metric loss");
   c.distance = a.str("distance", d.distance,
-                     "lp:P | euclidean | lp2sq | manhattan | cosine | dot | jaccard | "
-                     "mahalanobis[:RANK]");
+                     "lp:P | euclidean[:centred] | lp2sq[:centred] | manhattan | cosine | dot | "
+                     "jaccard | mahalanobis[:RANK]");
   c.miner = a.str("miner", d.miner,
                   "triplet miner: none | batch-all | batch-hard | semi-hard:facenet | "
                   "semi-hard:tfa | semi-hard:band | easy | hard | window:LO:HI");

@@ -91,8 +91,9 @@ Tensor l2_normalize(const Tensor& x, int64_t dim = 1, float eps = 1e-12f);
 // diagonal when a is b. Not squared: sqrt, with gradient 0 (not inf/NaN) where a distance is 0.
 // centred: both sets are first moved by the mean of a's rows, which cancels far less when the
 // points lie close together far from the origin (L2-normalized embeddings collapsing toward one
-// point: distances of 1e-3 keep about 5 digits instead of 1). The losses use the plain form:
-// with the centred one, W1's training recovered from its collapse later (docs/benchmarks.md).
+// point: distances of 1e-3 keep about 5 digits instead of 1). The losses use the plain form
+// unless told otherwise (`--distance euclidean:centred`): with the centred one, W1's training
+// recovered from its collapse later (docs/benchmarks.md).
 Tensor pairwise_distance(const Tensor& a, const Tensor& b, bool squared = false,
                          bool centred = false);
 

@@ -116,13 +116,16 @@ Tensor jaccard_reduce(const Tensor& x, const Tensor& y) {
 
 // ------------------------------------------------------------------ Lp
 
-LpDistance::LpDistance(float p, bool squared) : p_(p), squared_(squared) {
+LpDistance::LpDistance(float p, bool squared, bool centred)
+    : p_(p), squared_(squared), centred_(centred) {
   TRINE_CHECK_AS(UsageError, p >= 1.f && std::isfinite(p), "Lp distance: p must be >= 1, got ", p);
+  TRINE_CHECK_AS(UsageError, !centred || p == 2.f,
+                 "Lp distance: only the Euclidean one (p = 2) can be centred, got p = ", p);
 }
 
 Tensor LpDistance::pairwise(const Tensor& x, const Tensor& y) const {
   check_pair(x, y, "Lp distance", false);
-  if (p_ == 2.f) return pairwise_distance(x, y, squared_);
+  if (p_ == 2.f) return pairwise_distance(x, y, squared_, centred_);
   // |x_i - x_i| is exactly 0, so the diagonal of a self-distance matrix is exactly 0 here too.
   return pairwise_chunked(
       x, y, [&](const Tensor& a, const Tensor& b) { return minkowski_reduce(a, b, p_, squared_); });
@@ -134,6 +137,7 @@ Tensor LpDistance::paired(const Tensor& x, const Tensor& y) const {
 }
 
 std::string LpDistance::name() const {
+  if (centred_) return squared_ ? "lp2sq:centred" : "euclidean:centred";
   if (p_ == 2.f && squared_) return "lp2sq";
   std::ostringstream os;
   os << "lp:" << p_ << (squared_ ? " squared" : "");
@@ -218,6 +222,8 @@ std::shared_ptr<Distance> parse_distance(const std::string& spec, int64_t dim) {
   if (spec == "euclidean" || spec == "lp:2" || spec == "l2")
     return std::make_shared<LpDistance>(2.f);
   if (spec == "lp2sq" || spec == "sqeuclidean") return std::make_shared<LpDistance>(2.f, true);
+  if (spec == "euclidean:centred") return std::make_shared<LpDistance>(2.f, false, true);
+  if (spec == "lp2sq:centred") return std::make_shared<LpDistance>(2.f, true, true);
   if (spec == "manhattan" || spec == "lp:1" || spec == "l1")
     return std::make_shared<LpDistance>(1.f);
   if (spec == "cosine") return std::make_shared<CosineDistance>();
@@ -250,8 +256,8 @@ std::shared_ptr<Distance> parse_distance(const std::string& spec, int64_t dim) {
     return std::make_shared<MahalanobisDistance>(dim, rank);
   }
   throw UsageError("unknown distance '" + spec +
-                   "': expected lp:P, euclidean, lp2sq, manhattan, cosine, dot, jaccard or "
-                   "mahalanobis[:RANK]");
+                   "': expected lp:P, euclidean[:centred], lp2sq[:centred], manhattan, cosine, "
+                   "dot, jaccard or mahalanobis[:RANK]");
 }
 
 }  // namespace trine

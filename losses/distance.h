@@ -28,20 +28,23 @@ class Distance {
 };
 
 // Minkowski distance (sum |x - y|^p)^(1/p), p >= 1: Manhattan p = 1, Euclidean p = 2.
-// squared: the distance squared. Euclidean pairwise uses one GEMM (|x|^2 + |y|^2 - 2 x.y); other
-// p are computed over row chunks without storing the [n,m,d] differences for backward.
+// squared: the distance squared. Euclidean pairwise uses one GEMM (|x|^2 + |y|^2 - 2 x.y, as
+// torch.cdist); centred (p = 2 only, "euclidean:centred"): both sets moved by x's mean first, so
+// that close points far from the origin keep accurate distances (pairwise_distance in ops.h).
+// Other p are computed over row chunks without storing the [n,m,d] differences for backward.
 class LpDistance : public Distance {
  public:
-  explicit LpDistance(float p = 2.f, bool squared = false);
+  explicit LpDistance(float p = 2.f, bool squared = false, bool centred = false);
   Tensor pairwise(const Tensor& x, const Tensor& y) const override;
   Tensor paired(const Tensor& x, const Tensor& y) const override;
   std::string name() const override;
   float p() const { return p_; }
   bool squared() const { return squared_; }
+  bool centred() const { return centred_; }
 
  private:
   float p_;
-  bool squared_;
+  bool squared_, centred_;
 };
 
 // 1 - cos(x, y), in [0, 2]. Pairwise: rows L2-normalized, then one GEMM.
@@ -82,8 +85,9 @@ class MahalanobisDistance : public Distance {
   Tensor L;
 };
 
-// Parses lp:P, euclidean (lp:2), lp2sq (squared Euclidean), manhattan (lp:1), cosine, dot,
-// jaccard, mahalanobis[:RANK] (needs `dim`, the embedding size). Throws UsageError otherwise.
+// Parses lp:P, euclidean (lp:2), lp2sq (squared Euclidean), euclidean:centred, lp2sq:centred,
+// manhattan (lp:1), cosine, dot, jaccard, mahalanobis[:RANK] (needs `dim`, the embedding size).
+// Throws UsageError otherwise.
 std::shared_ptr<Distance> parse_distance(const std::string& spec, int64_t dim = 0);
 
 // Differentiable building blocks, broadcasting x and y over all but the last dim and reducing

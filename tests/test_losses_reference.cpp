@@ -108,8 +108,9 @@ void check_triplet(const Batch& b, const std::string& dist, const std::string& m
   expect_grad_near(E.grad(), g, what);
 }
 
-const std::vector<std::string> kDistances = {"euclidean", "lp2sq", "manhattan", "lp:3",
-                                             "cosine",    "dot",   "jaccard",   "mahalanobis"};
+const std::vector<std::string> kDistances = {"euclidean", "lp2sq",   "euclidean:centred",
+                                             "manhattan", "lp:3",    "cosine",
+                                             "dot",       "jaccard", "mahalanobis"};
 const std::vector<std::string> kMiners = {"batch-all",     "batch-hard",     "semi-hard:facenet",
                                           "semi-hard:tfa", "semi-hard:band", "easy",
                                           "hard",          "window:-0.3:0.4"};
@@ -398,10 +399,20 @@ TEST(TripletReference, NaNDistancesAreSkippedByTheFusedLoop) {
   for (float g : grad.to_vector()) EXPECT_TRUE(std::isfinite(g));
 }
 
+TEST(Parsing, DistanceNamesParseBack) {
+  for (const std::string spec : {"euclidean", "lp2sq", "euclidean:centred", "lp2sq:centred",
+                                 "manhattan", "lp:3", "cosine", "dot", "jaccard"})
+    EXPECT_EQ(parse_distance(parse_distance(spec)->name())->name(), parse_distance(spec)->name())
+        << spec;
+  EXPECT_EQ(parse_distance("euclidean:centred")->name(), "euclidean:centred");
+}
+
 TEST(Parsing, BadSpecsAreUsageErrors) {
   EXPECT_THROW(parse_distance("lp:0.5"), UsageError);
   EXPECT_THROW(parse_distance("lp:x"), UsageError);
   EXPECT_THROW(parse_distance("hamming"), UsageError);
+  EXPECT_THROW(parse_distance("manhattan:centred"), UsageError);
+  EXPECT_THROW(LpDistance(3.f, false, true), UsageError);  // only p = 2 has the centred form
   EXPECT_THROW(parse_miner("semi-hard:other"), UsageError);
   EXPECT_THROW(parse_miner("window:1"), UsageError);
   EXPECT_THROW(parse_miner("window:2:1"), UsageError);

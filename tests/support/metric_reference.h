@@ -21,8 +21,8 @@ inline double distance(const std::string& kind, const std::vector<double>& x,
     for (size_t k = 0; k < d; ++k) s += std::pow(std::fabs(x[k] - y[k]), p);
     return std::pow(s, 1.0 / p);
   };
-  if (kind == "euclidean" || kind == "lp:2") return lp(2);
-  if (kind == "lp2sq") return std::pow(lp(2), 2);
+  if (kind == "euclidean" || kind == "lp:2" || kind == "euclidean:centred") return lp(2);
+  if (kind == "lp2sq" || kind == "lp2sq:centred") return std::pow(lp(2), 2);
   if (kind == "manhattan" || kind == "lp:1") return lp(1);
   if (kind == "lp:3") return lp(3);
   if (kind == "cosine") {
