@@ -30,23 +30,6 @@ bool cuda_available() {
 
 namespace {
 
-// Scratch memory of a backend for the duration of a scope.
-class Scratch {
- public:
-  Scratch(Backend& be, int64_t floats) : be_(be), bytes_(static_cast<size_t>(floats) * 4) {
-    ptr_ = static_cast<float*>(be_.allocate(bytes_));
-  }
-  ~Scratch() { be_.deallocate(ptr_, bytes_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  Backend& be_;
-  size_t bytes_;
-  float* ptr_;
-};
-
 // Images per chunk: big GEMMs, but a column buffer of at most ~16 MB.
 int64_t conv_chunk(const ConvGeom& g, int64_t n) {
   const int64_t per_image = g.col_rows() * g.OH * g.OW * 4;

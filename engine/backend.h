@@ -247,4 +247,22 @@ Backend& backend_for(const Device& device);
 // True when this build has the CUDA backend and a GPU is visible.
 bool cuda_available();
 
+// Floats from a backend's caching allocator for the duration of a scope: one call's (or one
+// thread's) scratch, without a fresh mmap and its page faults at every step.
+class Scratch {
+ public:
+  Scratch(Backend& be, int64_t floats) : be_(be), bytes_(static_cast<size_t>(floats) * 4) {
+    ptr_ = static_cast<float*>(be_.allocate(bytes_));
+  }
+  ~Scratch() { be_.deallocate(ptr_, bytes_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* get() const { return ptr_; }
+
+ private:
+  Backend& be_;
+  size_t bytes_;
+  float* ptr_;
+};
+
 }  // namespace trine

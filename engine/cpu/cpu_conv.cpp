@@ -152,7 +152,7 @@ void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bia
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
   blas::SingleThreaded one_thread_per_gemm;
   parallel_for(N, 1, [&](int64_t i0, int64_t i1) {
-    cpu::Scratch col(*this, K * ohw);
+    Scratch col(*this, K * ohw);
     for (int64_t i = i0; i < i1; ++i) {
       im2col(x + i * chw, g, 1, col.get());  // runs inline: we are inside parallel_for
       float* yi = y + i * M * ohw;
@@ -178,8 +178,7 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
   // partial sums are added in part order afterwards, so the result does not depend on timing.
   // (Scratch from the caching allocator: a fresh vector of this size would be a fresh mmap, and
   // its page faults, at every step.)
-  cpu::Scratch gw_buffer(*this, gw ? threads * M * K : 0),
-      gb_buffer(*this, gb ? 2 * threads * M : 0);
+  Scratch gw_buffer(*this, gw ? threads * M * K : 0), gb_buffer(*this, gb ? 2 * threads * M : 0);
   float* gw_part = gw_buffer.get();
   double* gb_part = reinterpret_cast<double*>(gb_buffer.get());
   if (gw) std::fill(gw_part, gw_part + threads * M * K, 0.f);
@@ -188,7 +187,7 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
     blas::SingleThreaded one_thread_per_gemm;
     // Part t always covers images [N t / T, N (t+1) / T), whichever thread runs it.
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
-      cpu::Scratch col(*this, K * ohw);
+      Scratch col(*this, K * ohw);
       for (int64_t t = t0; t < t1; ++t) {
         float* gw_t = gw ? gw_part + t * M * K : nullptr;
         for (int64_t i = N * t / threads; i < N * (t + 1) / threads; ++i) {

@@ -3,7 +3,6 @@
 
 #include <cstdint>
 
-#include "engine/backend.h"
 #include "engine/parallel.h"
 
 // Compiles a hot loop also for AVX2 and AVX-512 machines and picks the widest at load time
@@ -27,23 +26,5 @@ void map_n(int64_t n, F f, int64_t grain = kGrain) {
     for (int64_t i = begin; i < end; ++i) f(i);
   });
 }
-
-// Scratch floats from a backend's caching allocator, for one thread's use within one call (a
-// fresh vector of a few MB would be a fresh mmap, and its page faults, at every step).
-class Scratch {
- public:
-  Scratch(Backend& be, int64_t floats) : be_(be), bytes_(static_cast<size_t>(floats) * 4) {
-    ptr_ = static_cast<float*>(be_.allocate(bytes_));
-  }
-  ~Scratch() { be_.deallocate(ptr_, bytes_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* get() const { return ptr_; }
-
- private:
-  Backend& be_;
-  size_t bytes_;
-  float* ptr_;
-};
 
 }  // namespace trine::cpu
