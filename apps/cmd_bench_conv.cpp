@@ -3,13 +3,13 @@
 // Winograd where that path applies, as `name value` lines (milliseconds, median of the repeats).
 // A benchmark program, not a test.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "apps/cli.h"
+#include "apps/run_support.h"
 #include "engine/backend.h"
 #include "engine/cpu/winograd.h"
 #include "engine/tensor.h"
@@ -36,10 +36,9 @@ double median_ms(int64_t reps, F&& f) {
   f();  // warm-up: caches, the allocator's free lists
   std::vector<double> ms;
   for (int64_t r = 0; r < reps; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = cli::now_seconds();
     f();
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(1e3 * (cli::now_seconds() - t0));
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
