@@ -187,7 +187,7 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
     blas::SingleThreaded one_thread_per_gemm;
     // Part t always covers images [N t / T, N (t+1) / T), whichever thread runs it.
     parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
-      Scratch col(*this, K * ohw);
+      Scratch col(*this, gw || gx ? K * ohw : 0);
       for (int64_t t = t0; t < t1; ++t) {
         float* gw_t = gw ? gw_part + t * M * K : nullptr;
         for (int64_t i = N * t / threads; i < N * (t + 1) / threads; ++i) {

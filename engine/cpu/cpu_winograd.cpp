@@ -352,10 +352,11 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
     Scratch Mo(be, a * a * p.M * max_nt + kLanes);
     const ChannelsLast xs{pad.get(), rows, cols, tl.Cp};
     std::fill(pad.get(), pad.get() + pad_floats, 0.f);
-    std::fill(Mo.get(), Mo.get() + a * a * p.M * max_nt + kLanes, 0.f);
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t n0 = chunk * per_chunk, imgs = std::min(per_chunk, p.N - n0);
       const int64_t nt = imgs * T;
+      // The output transform's last 16 tiles read up to 15 floats past Mo's last row.
+      std::fill_n(Mo.get() + a * a * p.M * nt, kLanes, 0.f);
       pack_channels_last(x + n0 * p.C * p.H * p.W, imgs, p.C, p.H, p.W, p.ph, p.pw, xs);
       tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tiles_w, m, t.BT.data(), V.get());
       // Mo[xi] [M, nt] = U[xi] [M, C] V[xi]^T, V[xi] being [nt, Cp].
