@@ -66,6 +66,11 @@ int mnist_main(Args& args, bool bench) {
       args.integer("test-limit", 0, "use the first N test images (0: all)", 0, INT64_MAX);
   const int64_t eval_batch =
       args.integer("eval-batch", 1000, "batch size for embedding", 1, 1 << 20);
+  const int64_t shift = args.integer(
+      "shift", 0,
+      "augmentation: move each training image by a random offset of up to N pixels in x and y "
+      "(0: off)",
+      0, 27);
   const bool train_gallery = !args.flag(
       "no-train-gallery", "skip the 1-NN accuracy of test queries against the train set");
   TrainerOptions to = read_loop_flags(args);
@@ -135,10 +140,14 @@ int mnist_main(Args& args, bool bench) {
     restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
     std::cerr << "resuming " << resume->run_dir << " at step " << trainer.step() << "\n";
   }
+  const uint64_t shift_seed = static_cast<uint64_t>(seed) ^ 0x9E3779B97F4A7C15ull;
   const Trainer::Outcome outcome =
       trainer.run([&](int64_t epoch) { return epoch_batches(mc, sampler, epoch, steps_per_epoch); },
-                  [&](const std::vector<int64_t>& idx, int64_t) {
-                    return Batch{train.images(idx, device), train.labels_of(idx)};
+                  [&](const std::vector<int64_t>& idx, int64_t step) {
+                    // Shifts draw from a stream of their own per step: reproducible on resume.
+                    Generator g(shift_seed);
+                    g.set_state(shift_seed, static_cast<uint64_t>(step) << 32);
+                    return Batch{train.shifted_images(idx, shift, g, device), train.labels_of(idx)};
                   });
   if (!write_run) fs::remove_all(to.run_dir);
   if (outcome == Trainer::Outcome::Interrupted)

@@ -89,7 +89,8 @@ std::vector<int64_t> MnistDataset::class_counts() const {
 }
 
 template <typename I>
-Tensor MnistDataset::gather(std::span<const I> indices, Device device) const {
+Tensor MnistDataset::gather(std::span<const I> indices, Device device,
+                            const std::vector<int64_t>* shifts) const {
   const int64_t n = static_cast<int64_t>(indices.size()), plane = rows_ * cols_;
   for (int64_t j = 0; j < n; ++j)
     TRINE_CHECK_AS(UsageError, indices[j] >= 0 && indices[j] < size(), "MNIST images: index ",
@@ -98,8 +99,20 @@ Tensor MnistDataset::gather(std::span<const I> indices, Device device) const {
   float* dst = out.data();
   for (int64_t j = 0; j < n; ++j) {
     const uint8_t* src = pixels_.data() + static_cast<int64_t>(indices[j]) * plane;
-    float* row = dst + j * plane;
-    for (int64_t p = 0; p < plane; ++p) row[p] = lut_[src[p]];
+    float* img = dst + j * plane;
+    if (!shifts) {
+      for (int64_t p = 0; p < plane; ++p) img[p] = lut_[src[p]];
+      continue;
+    }
+    const int64_t dy = (*shifts)[2 * j], dx = (*shifts)[2 * j + 1];
+    std::fill(img, img + plane, lut_[0]);
+    // Destination columns [x0, x1) read source columns [x0 - dx, x1 - dx); rows likewise.
+    const int64_t x0 = std::max<int64_t>(0, dx), x1 = std::min(cols_, cols_ + dx);
+    for (int64_t y = std::max<int64_t>(0, dy); y < std::min(rows_, rows_ + dy); ++y) {
+      const uint8_t* s = src + (y - dy) * cols_;
+      float* d = img + y * cols_;
+      for (int64_t x = x0; x < x1; ++x) d[x] = lut_[s[x - dx]];
+    }
   }
   return device.is_cpu() ? out : out.to(device);
 }
@@ -110,6 +123,17 @@ Tensor MnistDataset::images(std::span<const int64_t> indices, Device device) con
 
 Tensor MnistDataset::images(std::span<const int32_t> indices, Device device) const {
   return gather(indices, device);
+}
+
+Tensor MnistDataset::shifted_images(std::span<const int64_t> indices, int64_t max_shift,
+                                    Generator& gen, Device device) const {
+  TRINE_CHECK_AS(UsageError, max_shift >= 0 && max_shift < rows_ && max_shift < cols_,
+                 "MNIST images: shift ", max_shift, " must be in [0, ", std::min(rows_, cols_),
+                 ") for ", rows_, "x", cols_, " images");
+  if (max_shift == 0) return gather(indices, device);
+  std::vector<int64_t> shifts(2 * indices.size());
+  for (int64_t& s : shifts) s = gen.randint(2 * max_shift + 1) - max_shift;
+  return gather(indices, device, &shifts);
 }
 
 Tensor MnistDataset::images_range(int64_t begin, int64_t end, Device device) const {

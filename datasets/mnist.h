@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/random.h"
 #include "engine/tensor.h"
 
 namespace trine {
@@ -58,6 +59,14 @@ class MnistDataset {
   // Throws UsageError naming the first index outside [0, size).
   Tensor images(std::span<const int64_t> indices, Device device = Device::cpu()) const;
   Tensor images(std::span<const int32_t> indices, Device device = Device::cpu()) const;
+  // images() with each image moved by its own random offset, the training augmentation of
+  // `trine mnist --shift`: per image, dy then dx drawn with gen.randint uniformly from
+  // [-max_shift, max_shift]; pixel (y, x) of the result is pixel (y - dy, x - dx) of the source,
+  // and pixels that come from outside the image are background (byte 0). max_shift 0 gives
+  // images() and draws nothing. Throws UsageError when max_shift is negative or not below both
+  // rows and cols, and for indices as images() does.
+  Tensor shifted_images(std::span<const int64_t> indices, int64_t max_shift, Generator& gen,
+                        Device device = Device::cpu()) const;
   // Images begin..end-1: [end - begin, 1, rows, cols]. Requires 0 <= begin <= end <= size.
   Tensor images_range(int64_t begin, int64_t end, Device device = Device::cpu()) const;
   // The labels of `indices`, in that order. Same index checks as images().
@@ -70,8 +79,11 @@ class MnistDataset {
   std::string describe() const;
 
  private:
+  // The normalized images of `indices`; when `shifts` is given, image j moved by
+  // (shifts[2j], shifts[2j+1]) = (dy, dx) as shifted_images() says.
   template <typename I>
-  Tensor gather(std::span<const I> indices, Device device) const;
+  Tensor gather(std::span<const I> indices, Device device,
+                const std::vector<int64_t>* shifts = nullptr) const;
   void build_lut();
 
   std::vector<uint8_t> pixels_;

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "datasets/npy.h"
 #include "engine/checkpoint.h"
@@ -87,9 +90,41 @@ TEST_F(CmdMnist, ShortRunBeatsChanceAndWritesTheRunFolder) {
   for (size_t i = 0; i < b.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
 }
 
+// The loss column of a run's train_log.csv.
+std::vector<std::string> logged_losses(const fs::path& run) {
+  std::istringstream log(slurp(run / "train_log.csv"));
+  std::vector<std::string> losses;
+  std::string line;
+  std::getline(log, line);  // header
+  while (std::getline(log, line)) {
+    std::istringstream cells(line);
+    std::string cell;
+    for (int c = 0; c < 3; ++c) std::getline(cells, cell, ',');  // step, epoch, loss
+    losses.push_back(cell);
+  }
+  return losses;
+}
+
+TEST_F(CmdMnist, ShiftAugmentationChangesTrainingReproducibly) {
+  const std::string common = "mnist --data " + mnist_ +
+                             " --limit 1000 --test-limit 200 --steps 4 --threads 2 --log-every 1"
+                             " --no-train-gallery --out ";
+  const fs::path a = dir_ / "shift_a", b = dir_ / "shift_b", plain = dir_ / "plain";
+  for (const auto& [run, shift] : {std::pair{a, " --shift 3"}, {b, " --shift 3"}, {plain, ""}}) {
+    test::ProgramResult r = run_trine(common + run.string() + shift);
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  const std::vector<std::string> la = logged_losses(a);
+  ASSERT_EQ(la.size(), 4u);
+  EXPECT_EQ(la, logged_losses(b)) << "same seed, same shifts";
+  // The first step's batch is the same images; shifted, the loss differs.
+  EXPECT_NE(la[0], logged_losses(plain)[0]);
+}
+
 TEST_F(CmdMnist, BadFlagsAreUsageErrors) {
   EXPECT_EQ(run_trine("mnist --epochs 0").status, 2);
   EXPECT_EQ(run_trine("mnist --miner nonsense").status, 2);
+  EXPECT_EQ(run_trine("mnist --shift 28").status, 2);
   EXPECT_EQ(run_trine("mnist --p 20 --data " + mnist_ + " --out " + (dir_ / "x").string()).status,
             2);  // more classes per batch than MNIST has
   test::ProgramResult r = run_trine("mnist --data " + (dir_ / "missing").string());

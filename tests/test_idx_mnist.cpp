@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -307,6 +308,49 @@ TEST(Mnist, FromMemory) {
             (std::vector<float>{0.f, 1.f, 128.f / 255.f, 64.f / 255.f}));
   EXPECT_THROW(MnistDataset({0, 1, 2}, {0, 1}, 1, 2), UsageError);
   EXPECT_THROW(MnistDataset({0, 1}, {-1}, 1, 2), UsageError);
+}
+
+TEST(Mnist, ShiftedImagesMatchABruteForceShift) {
+  const int64_t rows = 5, cols = 6, n = 40, m = 2;
+  std::vector<uint8_t> pixels(n * rows * cols);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(1 + (i * 37) % 255);
+  MnistDataset d(pixels, std::vector<int32_t>(n, 0), rows, cols, 0.5f, 0.25f);
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < n; ++i) idx.push_back((i * 7) % n);
+  Generator gen(11), replay(11);
+  const std::vector<float> got = d.shifted_images(idx, m, gen).to_vector();
+  std::set<int64_t> seen_dy, seen_dx;
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t dy = replay.randint(2 * m + 1) - m, dx = replay.randint(2 * m + 1) - m;
+    seen_dy.insert(dy);
+    seen_dx.insert(dx);
+    for (int64_t y = 0; y < rows; ++y)
+      for (int64_t x = 0; x < cols; ++x) {
+        const int64_t sy = y - dy, sx = x - dx;
+        const bool inside = sy >= 0 && sy < rows && sx >= 0 && sx < cols;
+        const uint8_t byte = inside ? pixels[(idx[j] * rows + sy) * cols + sx] : 0;
+        ASSERT_EQ(got[(j * rows + y) * cols + x], d.normalize(byte))
+            << "image " << j << " shifted by (" << dy << ", " << dx << ") at (" << y << ", " << x
+            << ")";
+      }
+  }
+  EXPECT_EQ(seen_dy.size(), 5u);  // every offset in [-2, 2] drawn, both ways
+  EXPECT_EQ(seen_dx.size(), 5u);
+  EXPECT_EQ(gen.randint(1000), replay.randint(1000));  // two draws per image, no more
+
+  // Shift 0 is images() and draws nothing; bad shifts are errors naming the value.
+  Generator g0(3), g0_replay(3);
+  EXPECT_EQ(d.shifted_images(idx, 0, g0).to_vector(), d.images(idx).to_vector());
+  EXPECT_EQ(g0.randint(1000), g0_replay.randint(1000));
+  EXPECT_THROW(d.shifted_images(idx, -1, g0), UsageError);
+  try {
+    d.shifted_images(idx, rows, g0);
+    ADD_FAILURE() << "a shift as large as the image was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("shift 5"), std::string::npos) << e.what();
+  }
+  const std::vector<int64_t> bad = {0, n};
+  EXPECT_THROW(d.shifted_images(bad, 1, g0), UsageError);
 }
 
 std::string source_dir() {
