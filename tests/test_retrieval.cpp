@@ -321,6 +321,81 @@ TEST(Retrieval, CosineMatchesReference) {
   EXPECT_EQ(z.indices, (std::vector<int32_t>{0, 1}));
 }
 
+// Unit-norm embeddings of a few tight classes, all near one point of the sphere (as a
+// triplet-trained net gives after a short run): neighbours differ in d^2 by far less than the
+// 1e-7 the uncentred float32 form rounds it by. The rankings and metrics must still be those of
+// the exact distances, for Euclidean and cosine (whose rows are also rescaled here).
+TEST(Retrieval, TightClustersFarFromTheOriginKeepTheirOrder) {
+  const int64_t n = 400, d = 16, classes = 4;
+  std::mt19937 rng(21);
+  std::normal_distribution<double> nd;
+  std::vector<double> base(d), centres(classes * d);
+  for (double& v : base) v = nd(rng);
+  for (double& v : centres) v = 0.003 * nd(rng);
+  std::vector<double> x(n * d);
+  std::vector<int32_t> labels(n);
+  for (int64_t i = 0; i < n; ++i) {
+    labels[i] = static_cast<int32_t>(i % classes);
+    double norm = 0;
+    for (int64_t c = 0; c < d; ++c) {
+      x[i * d + c] = base[c] / 4 + centres[labels[i] * d + c] + 0.004 * nd(rng);
+      norm += x[i * d + c] * x[i * d + c];
+    }
+    for (int64_t c = 0; c < d; ++c)
+      x[i * d + c] = static_cast<float>(x[i * d + c] / std::sqrt(norm));
+  }
+  auto dist2 = [&](int64_t i, int64_t j) {
+    double s = 0;
+    for (int64_t c = 0; c < d; ++c) s += std::pow(x[i * d + c] - x[j * d + c], 2);
+    return s;
+  };
+  for (DistanceMetric metric : {DistanceMetric::Euclidean, DistanceMetric::Cosine}) {
+    SCOPED_TRACE(distance_metric_name(metric));
+    std::vector<float> f(x.begin(), x.end());
+    if (metric == DistanceMetric::Cosine)
+      for (int64_t i = 0; i < n * d; ++i) f[i] *= static_cast<float>(1 + (i / d) % 3);
+    const Tensor t = Tensor::from_vector(f, {n, d});
+    const int64_t k = 30;
+    KnnOptions ko;
+    ko.metric = metric;
+    const KnnResult got = knn_leave_one_out(t, k, ko);
+    int64_t checked = 0, misordered = 0;
+    double p1 = 0, mapr = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      std::vector<std::pair<double, int32_t>> all;
+      for (int64_t j = 0; j < n; ++j)
+        if (j != i) all.push_back({dist2(i, j), static_cast<int32_t>(j)});
+      std::sort(all.begin(), all.end());
+      for (int64_t r = 0; r < k; ++r) {
+        // Ranks whose exact d^2 is 1e-9 (relative) or more from both sides' neighbours.
+        const double gap = 1e-9 * all[r].first;
+        if ((r > 0 && all[r].first - all[r - 1].first < gap) ||
+            all[r + 1].first - all[r].first < gap)
+          continue;
+        ++checked;
+        misordered += got.indices[i * k + r] != all[r].second;
+      }
+      const int64_t R = n / classes - 1;
+      double hits = 0, ap = 0;
+      for (int64_t r = 0; r < R; ++r) {
+        const bool rel = labels[all[r].second] == labels[i];
+        hits += rel;
+        ap += rel * hits / static_cast<double>(r + 1);
+      }
+      p1 += labels[all[0].second] == labels[i];
+      mapr += ap / static_cast<double>(R);
+    }
+    EXPECT_GT(checked, n * k * 9 / 10);
+    EXPECT_EQ(misordered, 0) << "of " << checked << " ranks";
+    RetrievalOptions opt;
+    opt.metric = metric;
+    const RetrievalMetrics m = evaluate_leave_one_out(t, labels, opt);
+    EXPECT_NEAR(m.precision_at_1, p1 / n, 1.0 / n);
+    EXPECT_NEAR(m.map_at_r, mapr / n, 1e-4);
+    EXPECT_LT(m.precision_at_1, 0.99);  // the classes overlap: ranking errors would show
+  }
+}
+
 TEST(Retrieval, LargerSetIsFastAndConsistent) {
   // 4000 x 4000 leave-one-out in a few chunks: the auto chunk and a small one agree exactly.
   const IntSet s = int_set(4000, 8, 10, 11);
