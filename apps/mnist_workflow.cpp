@@ -75,6 +75,7 @@ int mnist_main(Args& args, bool bench) {
       "no-train-gallery", "skip the 1-NN accuracy of test queries against the train set");
   TrainerOptions to = read_loop_flags(args);
   MetricConfig defaults;  // workload W1: batch-hard triplet, Euclidean, margin 0.2, Adam 1e-3, 8x16
+  defaults.sampler = "uniform";  // as the W1 peer: P classes uniformly per batch, N / (P K) steps
   MetricConfig mc = read_metric_flags(args, defaults);
   common_flags(args);
   const std::vector<std::string> flags = args.given_tokens();
