@@ -12,6 +12,7 @@
 
 #include "datasets/npy.h"
 #include "engine/checkpoint.h"
+#include "support/run_folder.h"
 #include "support/run_program.h"
 
 namespace trine {
@@ -90,21 +91,6 @@ TEST_F(CmdMnist, ShortRunBeatsChanceAndWritesTheRunFolder) {
   for (size_t i = 0; i < b.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << i;
 }
 
-// The loss column of a run's train_log.csv.
-std::vector<std::string> logged_losses(const fs::path& run) {
-  std::istringstream log(slurp(run / "train_log.csv"));
-  std::vector<std::string> losses;
-  std::string line;
-  std::getline(log, line);  // header
-  while (std::getline(log, line)) {
-    std::istringstream cells(line);
-    std::string cell;
-    for (int c = 0; c < 3; ++c) std::getline(cells, cell, ',');  // step, epoch, loss
-    losses.push_back(cell);
-  }
-  return losses;
-}
-
 TEST_F(CmdMnist, ShiftAugmentationChangesTrainingReproducibly) {
   const std::string common = "mnist --data " + mnist_ +
                              " --limit 1000 --test-limit 200 --steps 4 --threads 2 --log-every 1"
@@ -114,11 +100,11 @@ TEST_F(CmdMnist, ShiftAugmentationChangesTrainingReproducibly) {
     test::ProgramResult r = run_trine(common + run.string() + shift);
     ASSERT_EQ(r.status, 0) << r.err;
   }
-  const std::vector<std::string> la = logged_losses(a);
+  const std::vector<std::string> la = test::step_log_column(a.string(), "loss");
   ASSERT_EQ(la.size(), 4u);
-  EXPECT_EQ(la, logged_losses(b)) << "same seed, same shifts";
+  EXPECT_EQ(la, test::step_log_column(b.string(), "loss")) << "same seed, same shifts";
   // The first step's batch is the same images; shifted, the loss differs.
-  EXPECT_NE(la[0], logged_losses(plain)[0]);
+  EXPECT_NE(la[0], test::step_log_column(plain.string(), "loss")[0]);
 }
 
 TEST_F(CmdMnist, BadFlagsAreUsageErrors) {
