@@ -37,7 +37,7 @@ namespace {
 struct Prepared {
   int64_t n = 0, d = 0;
   std::vector<float> x;    // [n, d]
-  std::vector<float> sq;   // [n] squared norms of the rows of x, as they are now
+  std::vector<float> sq;   // [n] squared norms of the rows of x (cosine: 1, a zero row too)
   std::vector<char> zero;  // [n] cosine: the row was all zeros (cosine 0 to everything)
 };
 
@@ -73,59 +73,53 @@ Prepared prepare(const Tensor& t, DistanceMetric metric, const char* what) {
       } else {
         p.zero[i] = 1;
       }
+      // A zero row's squared norm is 1 too, so that its distance to anything comes out as 1
+      // (see scan()).
+      p.sq[i] = 1.f;
+    } else {
+      p.sq[i] = static_cast<float>(s);
     }
   }
   return p;
-}
-
-// The mean row of p and the mean squared distance of the rows from it, in double.
-struct Centre {
-  std::vector<double> mu;
-  double spread = 0;
-};
-Centre centre_of(const Prepared& p) {
-  Centre c;
-  c.mu.assign(static_cast<size_t>(p.d), 0.0);
-  if (p.n == 0) return c;
-  for (int64_t i = 0; i < p.n; ++i)
-    for (int64_t k = 0; k < p.d; ++k) c.mu[k] += p.x[i * p.d + k];
-  for (double& v : c.mu) v /= static_cast<double>(p.n);
-  for (int64_t i = 0; i < p.n; ++i)
-    for (int64_t k = 0; k < p.d; ++k) c.spread += std::pow(p.x[i * p.d + k] - c.mu[k], 2);
-  c.spread /= static_cast<double>(p.n);
-  return c;
-}
-
-// Moves every row by -mu (when `shift`; distances between rows do not change) and sets the
-// squared norms. A zero row under cosine gets 1 added to its squared norm, so that its distance
-// to anything comes out as 1 (see scan()).
-void centre(Prepared& p, const std::vector<double>& mu, bool shift) {
-  for (int64_t i = 0; i < p.n; ++i) {
-    float* row = p.x.data() + i * p.d;
-    double s = 0;
-    for (int64_t k = 0; k < p.d; ++k) {
-      if (shift) row[k] = static_cast<float>(row[k] - mu[k]);
-      s += static_cast<double>(row[k]) * row[k];
-    }
-    p.sq[i] = static_cast<float>(s + (p.zero[i] ? 1.0 : 0.0));
-  }
 }
 
 // Readies queries and gallery for scan(). Embeddings sit in clusters far from the origin
 // (unit-norm ones of a class often within 0.01 of each other on the unit sphere), where
 // ||q||^2 + ||g||^2 - 2 q.g in float32 loses about log10(||x||^2 / d^2) of its seven digits,
 // enough to reorder close neighbours. So when the gallery's mean is far from the origin compared
-// with its rows' spread around it (||mu||^2 > 4 mean ||g - mu||^2), both sets are moved by -mu
-// first, and the terms become the size of the distances. Otherwise moving gains at most a
-// factor of five and is skipped, which keeps data that is exact in float32 (small integers, as
-// in the tests' hand-computed cases) exact.
+// with its rows' spread around it (||mu||^2 > 4 mean ||g - mu||^2, the spread taken as
+// mean ||g||^2 - ||mu||^2), both sets are moved by -mu and their squared norms recomputed, and the
+// terms become the size of the distances. Otherwise moving gains at most a factor of five and is
+// skipped, which keeps data that is exact in float32 (small integers, as in the tests'
+// hand-computed cases) exact.
 void centre_pair(Prepared& q, Prepared& g) {
-  const Centre c = centre_of(g);
+  if (g.n == 0) return;
+  std::vector<double> mu(static_cast<size_t>(g.d), 0.0);
+  double mean_sq = 0;
+  for (int64_t i = 0; i < g.n; ++i) {
+    for (int64_t k = 0; k < g.d; ++k) mu[k] += g.x[i * g.d + k];
+    mean_sq += g.sq[i];
+  }
   double mu_sq = 0;
-  for (double v : c.mu) mu_sq += v * v;
-  const bool shift = mu_sq > 4 * c.spread;
-  centre(g, c.mu, shift);
-  if (&q != &g) centre(q, c.mu, shift);
+  for (double& v : mu) {
+    v /= static_cast<double>(g.n);
+    mu_sq += v * v;
+  }
+  mean_sq /= static_cast<double>(g.n);
+  if (mu_sq <= 4 * (mean_sq - mu_sq)) return;
+  auto move = [&](Prepared& p) {
+    for (int64_t i = 0; i < p.n; ++i) {
+      float* row = p.x.data() + i * p.d;
+      double s = p.zero[i] ? 1.0 : 0.0;  // a zero row (cosine) keeps its extra 1
+      for (int64_t k = 0; k < p.d; ++k) {
+        row[k] = static_cast<float>(row[k] - mu[k]);
+        s += static_cast<double>(row[k]) * row[k];
+      }
+      p.sq[i] = static_cast<float>(s);
+    }
+  };
+  move(g);
+  if (&q != &g) move(q);
 }
 
 // A neighbour as one sortable 64-bit key: the distance's float bits (non-negative floats order
