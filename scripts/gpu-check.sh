@@ -6,8 +6,9 @@
 #   scripts/gpu-check.sh            # builds build-gpu/ (Release, TRINE_CUDA=ON), packs build-gpu/pack
 #
 # build-gpu/pack/ then holds everything the check needs (~35 MB): the CUDA test binaries, the
-# `trine` program, libtrine.so, the shared libraries that may be missing there (OpenBLAS, gzipped,
-# with libgfortran/libquadmath; libcudart; zlib; libstdc++ as a fallback), MNIST's four .gz files,
+# `trine` program, libtrine.so and its CUDA module libtrine_cuda.so, the shared libraries that
+# may be missing there (OpenBLAS, gzipped, with libgfortran/libquadmath; libcudart; zlib;
+# libstdc++ as a fallback), MNIST's four .gz files,
 # the PyTorch peer torch_mnist.py, and run.sh, which runs the whole check in under 8 minutes and
 # prints `name value` lines (logs go to $OUT when set, else pack/out/):
 #   nvidia-smi; test_cuda_parity; test_cuda_ops; test_cuda_training; if `trine --help` lists them, each with
@@ -37,7 +38,8 @@ if [[ -n "${TRINE_GPU_ARCHS:-}" ]]; then cmake_args+=("-DCMAKE_CUDA_ARCHITECTURE
 echo "gpu-check: configuring $build" >&2
 cmake "${cmake_args[@]}" >/dev/null
 echo "gpu-check: building libtrine and the CUDA tests (nvcc is slow: minutes)" >&2
-cmake --build "$build" -j"$jobs" --target trine test_cuda_parity test_cuda_ops test_cuda_training
+cmake --build "$build" -j"$jobs" --target trine trine_cuda test_cuda_parity test_cuda_ops \
+  test_cuda_training
 have_cli=1
 if ! cmake --build "$build" -j"$jobs" --target trine_cli; then
   echo "gpu-check: warning: the trine program did not build; the pack runs the tests only" >&2
@@ -50,11 +52,14 @@ mkdir -p "$pack/bin" "$pack/lib" "$pack/compat" "$pack/data/mnist"
 cp "$build/test_cuda_parity" "$build/test_cuda_ops" "$build/test_cuda_training" "$pack/bin/"
 if [[ $have_cli == 1 && -x "$build/trine" ]]; then cp "$build/trine" "$pack/bin/"; fi
 cp -L "$build/libtrine.so.0" "$pack/lib/libtrine.so.0"
-strip --strip-unneeded "$pack"/bin/* "$pack/lib/libtrine.so.0" 2>/dev/null || true
+# libtrine opens its CUDA module from its own folder when CUDA is first asked for.
+cp "$build/libtrine_cuda.so" "$pack/lib/"
+strip --strip-unneeded "$pack"/bin/* "$pack/lib/libtrine.so.0" "$pack/lib/libtrine_cuda.so" \
+  2>/dev/null || true
 
 # A library's resolved path, from ldd.
 lib_path() { ldd "$1" | awk -v n="$2" '$1 == n { print $3 }'; }
-cudart=$(lib_path "$build/libtrine.so.0" libcudart.so.13)
+cudart=$(lib_path "$build/libtrine_cuda.so" libcudart.so.13)
 [[ -n "$cudart" ]] && cp -L "$cudart" "$pack/lib/"
 zlib=$(lib_path "$build/libtrine.so.0" libz.so.1)
 [[ -n "$zlib" ]] && cp -L "$zlib" "$pack/lib/"
@@ -79,7 +84,7 @@ cp "$shared"/data/mnist/*.gz "$pack/data/mnist/"
 {
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo -dirty)"
   echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "cuda_code $(grep -o 'code=\[[a-z_0-9]*\]' "$build/CMakeFiles/trine.dir/flags.make" | sort -u | tr -d '[]' | sed 's/code=//' | paste -sd, -)"
+  echo "cuda_code $(grep -o 'code=\[[a-z_0-9]*\]' "$build/CMakeFiles/trine_cuda.dir/flags.make" | sort -u | tr -d '[]' | sed 's/code=//' | paste -sd, -)"
   echo "nvcc $(grep -m1 CMAKE_CUDA_COMPILER_VERSION "$build"/CMakeFiles/*/CMakeCUDACompiler.cmake 2>/dev/null | grep -o '[0-9.]*' | head -1)"
 } >"$pack/MANIFEST"
 
@@ -158,7 +163,8 @@ if ! "$here/bin/test_cuda_parity" --gtest_list_tests >/dev/null 2>"$out/probe.lo
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$here/compat
   say "libstdcxx packed"
 fi
-ldd "$here/bin/test_cuda_parity" | grep "not found" | sed 's/^[[:space:]]*/missing_library /'
+ldd "$here/bin/test_cuda_parity" "$here/lib/libtrine_cuda.so" | grep "not found" | sort -u |
+  sed 's/^[[:space:]]*/missing_library /'
 
 # ---- the GPU
 if command -v nvidia-smi >/dev/null; then

@@ -4,12 +4,14 @@
 // tolerance: |cuda - cpu| <= atol + rtol * |cpu|, with NaN matching NaN.
 //
 // Skipped (GTEST_SKIP, with the reason) unless trine is built with CUDA and a GPU is visible.
-// The test of what happens when CUDA is asked for without a GPU runs everywhere.
+// The tests of what happens when CUDA is asked for without a GPU, and of how the CUDA module
+// is loaded, run everywhere.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <string>
@@ -19,6 +21,7 @@
 #include "engine/cuda/cuda_api.h"
 #include "engine/error.h"
 #include "engine/tensor.h"
+#include "support/run_program.h"
 
 namespace trine {
 namespace {
@@ -192,6 +195,38 @@ TEST(CudaDevice, RequestWithoutGpuIsAClearError) {
       },
       "from_vector(cuda)");
   EXPECT_EQ(cuda_device_count(), 0);
+}
+
+// A shared libtrine built with CUDA keeps the backend in libtrine_cuda.so and opens it only when
+// CUDA is asked about: a program that never uses a GPU loads neither it nor cuBLAS (the glibc
+// loader lists what it loads under LD_DEBUG=files), and a module that cannot be loaded is a
+// usage error naming it.
+TEST(CudaModule, OpenedOnlyWhenCudaIsAskedFor) {
+  const std::string program = test::trine_program();
+  if (program.empty()) GTEST_SKIP() << "the trine program is not built";
+  const std::string module = program.substr(0, program.find_last_of('/') + 1) + "libtrine_cuda.so";
+  if (!cuda_built() || !std::ifstream(module).good())
+    GTEST_SKIP() << "no CUDA module (built without CUDA, or with a static libtrine)";
+  ::setenv("LD_DEBUG", "files", 1);
+  const test::ProgramResult cpu_only = test::run_trine("--version");
+  const test::ProgramResult asked = test::run_trine("mnist --device cuda --steps 1");
+  ::unsetenv("LD_DEBUG");
+  EXPECT_EQ(cpu_only.status, 0) << cpu_only.err;
+  EXPECT_NE(cpu_only.out.find("(with CUDA)"), std::string::npos) << cpu_only.out;
+  EXPECT_NE(cpu_only.err.find("file="), std::string::npos) << "LD_DEBUG had no effect";
+  for (const char* lib : {"libtrine_cuda.so", "libcublas", "libcudart"})
+    EXPECT_EQ(cpu_only.err.find(lib), std::string::npos) << "`trine --version` loaded " << lib;
+  EXPECT_NE(asked.err.find("file=" + module), std::string::npos) << asked.err;
+  EXPECT_NE(asked.err.find("libcublas.so"), std::string::npos) << asked.err;
+
+  ::setenv("TRINE_CUDA_MODULE", "/nonexistent/libtrine_cuda.so", 1);
+  const test::ProgramResult missing = test::run_trine("mnist --device cuda --steps 1");
+  ::unsetenv("TRINE_CUDA_MODULE");
+  EXPECT_EQ(missing.status, 2) << missing.err;
+  EXPECT_NE(missing.err.find("device cuda:0 requested, but trine's CUDA module could not be "
+                             "loaded (/nonexistent/libtrine_cuda.so: "),
+            std::string::npos)
+      << missing.err;
 }
 
 // ---------------------------------------------------------------------------- memory and copies

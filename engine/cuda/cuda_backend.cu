@@ -1,4 +1,4 @@
-// CudaBackend: construction, the device registry functions of cuda_api.h, memory and copies,
+// CudaBackend: construction, the module's entry points (cuda_api.h), memory and copies,
 // fills and casts, GEMM through cuBLAS, random numbers and optimizer updates.
 // Elementwise/reduction/indexing kernels are in cuda_elementwise.cu, conv/pool in cuda_conv.cu,
 // mining in cuda_mining.cu.
@@ -30,9 +30,12 @@ void throw_cublas_error(cublasStatus_t st, const char* call, const char* file, i
 
 }  // namespace cuda
 
-// ------------------------------------------------------------------------------ the seam
+}  // namespace trine
 
-int cuda_device_count() {
+// ------------------------------------------------------------------------------ the seam
+// The module's entry points (cuda_api.h); engine/cuda/cuda_loader.cpp finds them by name.
+
+extern "C" int trine_cuda_device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {  // no driver, no device, or a broken install
     (void)cudaGetLastError();                   // clear it: this is an answer, not a fault
@@ -41,11 +44,8 @@ int cuda_device_count() {
   return n;
 }
 
-bool cuda_built() {
-  return true;
-}
-
-Backend* make_cuda_backend(int index) {
+extern "C" trine::Backend* trine_cuda_make_backend(int index) {
+  using namespace trine;
   int n = 0;
   const cudaError_t err = cudaGetDeviceCount(&n);
   if (err != cudaSuccess) {
@@ -64,6 +64,8 @@ Backend* make_cuda_backend(int index) {
                                     n > 1 ? detail::concat("..cuda:", n - 1) : std::string(), ")"));
   return new CudaBackend(index);
 }
+
+namespace trine {
 
 // ------------------------------------------------------------------------------ construction
 
