@@ -11,11 +11,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "engine/backend.h"
 #include "engine/cuda/cuda_api.h"
@@ -207,10 +210,17 @@ TEST(CudaModule, OpenedOnlyWhenCudaIsAskedFor) {
   const std::string module = program.substr(0, program.find_last_of('/') + 1) + "libtrine_cuda.so";
   if (!cuda_built() || !std::ifstream(module).good())
     GTEST_SKIP() << "no CUDA module (built without CUDA, or with a static libtrine)";
+  // Where a GPU is visible, `asked` is a real run of one step on a few images.
+  const std::string out = ::testing::TempDir() + "trine_cuda_module_" + std::to_string(::getpid());
+  const std::string run_on_gpu =
+      "mnist --device cuda --steps 1 --limit 256 --test-limit 256 "
+      "--no-train-gallery --out " +
+      out;
   ::setenv("LD_DEBUG", "files", 1);
   const test::ProgramResult cpu_only = test::run_trine("--version");
-  const test::ProgramResult asked = test::run_trine("mnist --device cuda --steps 1");
+  const test::ProgramResult asked = test::run_trine(run_on_gpu);
   ::unsetenv("LD_DEBUG");
+  std::filesystem::remove_all(out);
   EXPECT_EQ(cpu_only.status, 0) << cpu_only.err;
   EXPECT_NE(cpu_only.out.find("(with CUDA)"), std::string::npos) << cpu_only.out;
   EXPECT_NE(cpu_only.err.find("file="), std::string::npos) << "LD_DEBUG had no effect";
@@ -220,7 +230,8 @@ TEST(CudaModule, OpenedOnlyWhenCudaIsAskedFor) {
   EXPECT_NE(asked.err.find("libcublas.so"), std::string::npos) << asked.err;
 
   ::setenv("TRINE_CUDA_MODULE", "/nonexistent/libtrine_cuda.so", 1);
-  const test::ProgramResult missing = test::run_trine("mnist --device cuda --steps 1");
+  const test::ProgramResult missing = test::run_trine(run_on_gpu);
+  std::filesystem::remove_all(out);
   ::unsetenv("TRINE_CUDA_MODULE");
   EXPECT_EQ(missing.status, 2) << missing.err;
   EXPECT_NE(missing.err.find("device cuda:0 requested, but trine's CUDA module could not be "
