@@ -180,7 +180,9 @@ else
   say "nvidia_smi not_found"
 fi
 
-# ---- parity tests (gtest --gtest_brief: failures and the summary only)
+# ---- parity tests (gtest --gtest_brief: failures and the summary only); the module-loading
+# test runs the pack's trine program
+export TRINE_BINARY_DIR=$here/bin
 for t in test_cuda_parity test_cuda_ops test_cuda_training; do
   step "$t" 120 "$here/bin/$t" --gtest_brief=1 --gtest_output="xml:$out/$t.xml"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/$t.log" | sed "s/^/${t}_summary /"
