@@ -229,8 +229,8 @@ TEST(CudaModule, OpenedOnlyWhenCudaIsAskedFor) {
   EXPECT_EQ(cpu_only.status, 0) << cpu_only.err;
   EXPECT_NE(cpu_only.out.find("(with CUDA)"), std::string::npos) << cpu_only.out;
   EXPECT_NE(cpu_only.err.find("file="), std::string::npos) << "LD_DEBUG had no effect";
-  for (const char* lib : {"libtrine_cuda.so", "libcublas", "libcudart"})
-    EXPECT_EQ(cpu_only.err.find(lib), std::string::npos) << "`trine --version` loaded " << lib;
+  for (const char* name : {"libtrine_cuda.so", "libcublas", "libcudart"})
+    EXPECT_EQ(cpu_only.err.find(name), std::string::npos) << "`trine --version` loaded " << name;
   EXPECT_NE(asked.err.find("file=" + module), std::string::npos) << asked.err;
   EXPECT_NE(asked.err.find("libcublas.so"), std::string::npos) << asked.err;
 
