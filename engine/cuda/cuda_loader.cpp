@@ -54,28 +54,27 @@ Module load() {
       candidates.push_back(own + "libtrine_cuda.so");
     candidates.push_back("libtrine_cuda.so");
   }
-  Module m;
   std::string tried;
+  auto note = [&](const std::string& why) { tried += (tried.empty() ? "" : "; ") + why; };
   for (const std::string& c : candidates) {
     void* handle = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
       const char* e = dlerror();
-      tried += (tried.empty() ? "" : "; ") + (e ? std::string(e) : c + ": not found");
+      note(e ? e : c + ": not found");
       continue;
     }
-    m.device_count =
-        reinterpret_cast<decltype(m.device_count)>(dlsym(handle, "trine_cuda_device_count"));
-    m.make_backend =
-        reinterpret_cast<decltype(m.make_backend)>(dlsym(handle, "trine_cuda_make_backend"));
-    if (m.device_count && m.make_backend) return m;
+    auto count =
+        reinterpret_cast<decltype(Module::device_count)>(dlsym(handle, "trine_cuda_device_count"));
+    auto make =
+        reinterpret_cast<decltype(Module::make_backend)>(dlsym(handle, "trine_cuda_make_backend"));
+    if (count && make) return Module{count, make, ""};
     dlclose(handle);
-    tried += (tried.empty() ? "" : "; ") + c + ": not trine's CUDA module (no entry points)";
-    m = Module{};
+    note(c + ": not trine's CUDA module (no entry points)");
   }
-  m.error = "trine's CUDA module could not be loaded (" + tried +
-            "); it needs the CUDA 13 runtime and cuBLAS (libcudart.so.13, libcublas.so.13) "
-            "on the library path";
-  return m;
+  return Module{nullptr, nullptr,
+                "trine's CUDA module could not be loaded (" + tried +
+                    "); it needs the CUDA 13 runtime and cuBLAS (libcudart.so.13, "
+                    "libcublas.so.13) on the library path"};
 }
 
 const Module& module() {
