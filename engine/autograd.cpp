@@ -38,6 +38,21 @@ NoGradGuard::~NoGradGuard() {
   g_grad_enabled = previous_;
 }
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> owned;  // nodes no one else holds, still to free
+  auto take_inputs = [&owned](Node& n) {
+    n.fn_ = nullptr;  // first its captures, which may hold the same input nodes
+    for (Edge& e : n.edges_)
+      if (e.fn && e.fn.use_count() == 1) owned.push_back(std::move(e.fn));
+  };
+  take_inputs(*this);
+  while (!owned.empty()) {
+    std::shared_ptr<Node> n = std::move(owned.back());
+    owned.pop_back();
+    take_inputs(*n);
+  }  // n is freed here, with no input node left that would free another in turn
+}
+
 Grads Node::apply(const Tensor& grad_out) const {
   TRINE_CHECK(fn_, "backward through the graph of '", op_,
               "' a second time: its saved tensors were freed by the first backward(); "

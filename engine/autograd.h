@@ -36,6 +36,11 @@ class Node {
 
   Node(std::string op, std::vector<Edge> edges, BackwardFn fn)
       : op_(std::move(op)), edges_(std::move(edges)), fn_(std::move(fn)) {}
+  // Frees the chain of input nodes that only this node holds one at a time, so that dropping a
+  // graph of any depth takes constant stack (a plain destructor recursed once per node).
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   const std::string& op() const { return op_; }
   const std::vector<Edge>& edges() const { return edges_; }

@@ -190,6 +190,22 @@ TEST(Autograd, LongChainDoesNotOverflow) {
   EXPECT_NEAR(x.grad().item(), std::pow(1.0001, 20000), 1e-2);
 }
 
+TEST(Autograd, DroppingADeepGraphDoesNotRecurse) {
+  // Each node holds its input's node (and its backward function a tensor that holds it too):
+  // freeing 200 000 of them one inside another overflowed the stack under AddressSanitizer.
+  Tensor x = Tensor::from_vector({1.f}).set_requires_grad(true);
+  {
+    Tensor y = x;
+    for (int i = 0; i < 200000; ++i) y = y * 1.f;
+  }  // dropped without backward(): the saved tensors still hold the chain
+  Tensor y = x;
+  for (int i = 0; i < 200000; ++i) y = y + 1.f;
+  y.backward(Tensor::ones({1}));
+  EXPECT_EQ(x.grad().item(), 1.f);
+  y = Tensor();  // after backward(): only the edges hold the chain
+  EXPECT_FALSE(y.defined());
+}
+
 TEST(Autograd, GradThroughViewsAndCopies) {
   Tensor x = Tensor::arange(6).reshape({2, 3}).detach().set_requires_grad(true);
   // reshape, slice (view), clone and to() all pass gradients through.
