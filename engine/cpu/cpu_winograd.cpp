@@ -255,25 +255,21 @@ template <int A, int Mt>
     for (int j = 0; j < A; ++j) at[i][j] = at_in[i * A + j];
   int64_t img = 0, ty = 0, tx = 0;  // tile t0's place
   for (int64_t t0 = 0; t0 < nt; t0 += kLanes) {
-    float s[Mt][A][kLanes], yv[Mt][Mt][kLanes];
-    for (int i = 0; i < Mt; ++i)  // s = AT o
+    // One vector per matrix element, one lane per tile: 16 tiles at once.
+    Lanes s[Mt][A] = {};  // s = AT o
+    for (int u = 0; u < A; ++u)
       for (int v = 0; v < A; ++v) {
-        float acc[kLanes] = {};
-        for (int u = 0; u < A; ++u) {
-          const float* src = Mo + (u * A + v) * mo_stride + t0;
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) acc[l] += at[i][u] * src[l];
-        }
-        for (int l = 0; l < kLanes; ++l) s[i][v][l] = acc[l];
+        Lanes o;
+        std::memcpy(&o, Mo + (u * A + v) * mo_stride + t0, sizeof o);
+        for (int i = 0; i < Mt; ++i) s[i][v] += at[i][u] * o;
       }
-    for (int i = 0; i < Mt; ++i)  // Y = s AT^T
-      for (int j = 0; j < Mt; ++j)
-#pragma omp simd
-        for (int l = 0; l < kLanes; ++l) {
-          float acc = 0.f;
-          for (int v = 0; v < A; ++v) acc += s[i][v][l] * at[j][v];
-          yv[i][j][l] = acc + out.bias;
-        }
+    Lanes yv[Mt][Mt];  // Y = s AT^T + bias
+    for (int i = 0; i < Mt; ++i)
+      for (int j = 0; j < Mt; ++j) {
+        Lanes acc = {};
+        for (int v = 0; v < A; ++v) acc += s[i][v] * at[j][v];
+        yv[i][j] = acc + out.bias;
+      }
     const int64_t lanes = std::min<int64_t>(kLanes, nt - t0);
     for (int64_t l = 0; l < lanes; ++l) {
       float* y = out.y + img * out.img_stride + ty * Mt * out.OW + tx * Mt;
