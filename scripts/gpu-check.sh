@@ -186,7 +186,9 @@ export TRINE_BINARY_DIR=$here/bin
 for t in test_cuda_parity test_cuda_ops test_cuda_training; do
   step "$t" 120 "$here/bin/$t" --gtest_brief=1 --gtest_output="xml:$out/$t.xml"
   grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/$t.log" | sed "s/^/${t}_summary /"
-  grep -m1 -A1 "Skipped$" "$out/$t.log" | tail -n 1 | sed "s/^/${t}_skip_reason /"
+  # every distinct reason a test was skipped for, with how many tests gave it
+  grep -A1 "Skipped$" "$out/$t.log" | grep -v -e "Skipped$" -e "^--$" | sort | uniq -c |
+    sed "s/^ *\([0-9]*\) /${t}_skip_reason \1 tests: /"
   grep -E -A4 "Failure$" "$out/$t.log" | head -60 | sed "s/^/${t}_failure /"
 done
 
