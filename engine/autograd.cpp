@@ -42,8 +42,12 @@ Node::~Node() {
   std::vector<std::shared_ptr<Node>> owned;  // nodes no one else holds, still to free
   auto take_inputs = [&owned](Node& n) {
     n.fn_ = nullptr;  // first its captures, which may hold the same input nodes
-    for (Edge& e : n.edges_)
-      if (e.fn && e.fn.use_count() == 1) owned.push_back(std::move(e.fn));
+    for (Edge& e : n.edges_) {
+      // One edge at a time: of several edges to one node, the last takes it; an input that
+      // someone else still holds is only released.
+      std::shared_ptr<Node> input = std::move(e.fn);
+      if (input && input.use_count() == 1) owned.push_back(std::move(input));
+    }
   };
   take_inputs(*this);
   while (!owned.empty()) {
