@@ -24,12 +24,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-peers=$(dirname "$TRINE_ROOT")/shared/peers
-data=$(dirname "$TRINE_ROOT")/shared/data
+peers=$TRINE_PEERS data=$TRINE_SHARED_DATA
 bin=build/trine
-ensure_packages "${TRINE_BUILD_PACKAGES[@]}" python3-torch python3-pil python3-sklearn python3-numpy
-configure_build build >/dev/null
-cmake --build build --target trine_cli -j "$(ncpu)" >/dev/null
+prepare_peer_run
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

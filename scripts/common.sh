@@ -67,3 +67,15 @@ configure_build() {
   cmake -S "$TRINE_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DTRINE_WERROR=ON \
     -DTRINE_CUDA="${TRINE_CUDA:-AUTO}" "$@"
 }
+
+# For the scripts that run trine beside its PyTorch peers (bench.sh, quality.sh): the peers'
+# programs and data beside the repository, Debian's PyTorch and what the peers import, and the
+# `trine` program built in build/.
+TRINE_PEERS=$(dirname "$TRINE_ROOT")/shared/peers
+TRINE_SHARED_DATA=$(dirname "$TRINE_ROOT")/shared/data
+prepare_peer_run() {
+  ensure_packages "${TRINE_BUILD_PACKAGES[@]}" python3-torch python3-pil python3-sklearn \
+    python3-numpy
+  configure_build build >/dev/null
+  cmake --build build --target trine_cli -j "$(ncpu)" >/dev/null
+}

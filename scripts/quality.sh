@@ -54,13 +54,9 @@ positive='^[1-9][0-9]*$'
 [[ $steps =~ ^[0-9]+$ ]] || die "--steps wants a number of steps, got '$steps'"
 [ -n "$epochs" ] || { [ "$workload" = w1 ] && epochs=1 || epochs=20; }
 
-peers=$(dirname "$TRINE_ROOT")/shared/peers
-data=$(dirname "$TRINE_ROOT")/shared/data
+peers=$TRINE_PEERS data=$TRINE_SHARED_DATA
 [ -f "$peers/torch_mnist.py" ] || die "no peer programs in $peers (../shared beside the repository)"
-ensure_packages "${TRINE_BUILD_PACKAGES[@]}" python3-torch python3-pil python3-sklearn \
-  python3-numpy
-configure_build build >/dev/null
-cmake --build build --target trine_cli -j "$(ncpu)" >/dev/null
+prepare_peer_run
 
 if [ "$workload" = w1 ]; then
   columns=(seed trine_precision_at_1 trine_map_at_r peer_precision_at_1 peer_map_at_r
