@@ -54,6 +54,29 @@ Shape broadcast_strides(const Shape& shape, const Shape& out) {
   return strides;
 }
 
+Coalesced coalesce(const Shape& shape, const std::vector<Shape>& strides) {
+  Coalesced c;
+  c.strides.resize(strides.size());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !c.shape.empty();
+    for (size_t k = 0; merge && k < strides.size(); ++k)
+      merge = c.strides[k].back() == strides[k][d] * shape[d];
+    if (merge) {
+      c.shape.back() *= shape[d];
+      for (size_t k = 0; k < strides.size(); ++k) c.strides[k].back() = strides[k][d];
+    } else {
+      c.shape.push_back(shape[d]);
+      for (size_t k = 0; k < strides.size(); ++k) c.strides[k].push_back(strides[k][d]);
+    }
+  }
+  if (c.shape.empty()) {
+    c.shape.push_back(1);
+    for (auto& s : c.strides) s.push_back(0);
+  }
+  return c;
+}
+
 int64_t normalize_dim(int64_t dim, int64_t rank, const char* op) {
   int64_t d = dim < 0 ? dim + rank : dim;
   // Strictly below rank: callers index the shape with the result, and a scalar has no dims.

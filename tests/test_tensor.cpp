@@ -1,5 +1,5 @@
 // Tensor basics: creation, shape errors, data access, printing, views vs copies, in-place updates,
-// elementwise values and comparisons, reductions' forward values.
+// elementwise values and comparisons, reductions' forward values, the coalescing of strided loops.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/shape.h"
 #include "engine/tensor.h"
 #include "support/test_util.h"
 
@@ -346,6 +347,58 @@ TEST(TensorOps, ShapeOpValues) {
   EXPECT_EQ(flatten(Tensor::zeros({2, 3, 4, 5}), 1).shape(), (Shape{2, 60}));
   EXPECT_EQ(flatten(Tensor::zeros({2, 3, 4, 5}), 1, 2).shape(), (Shape{2, 12, 5}));
   EXPECT_THROW(permute(a, {0, 0}), Error);
+}
+
+// Every operand's offsets, in the loop's row-major order.
+std::vector<std::vector<int64_t>> offsets_in_order(const Shape& shape,
+                                                   const std::vector<Shape>& strides) {
+  std::vector<std::vector<int64_t>> out(strides.size());
+  const int64_t n = numel_of(shape);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rest = i;
+    std::vector<int64_t> off(strides.size(), 0);
+    for (size_t d = shape.size(); d-- > 0;) {
+      const int64_t at = rest % shape[d];
+      rest /= shape[d];
+      for (size_t k = 0; k < strides.size(); ++k) off[k] += at * strides[k][d];
+    }
+    for (size_t k = 0; k < strides.size(); ++k) out[k].push_back(off[k]);
+  }
+  return out;
+}
+
+TEST(Shapes, CoalesceKeepsTheLoopAndMergesWhatItCan) {
+  const Shape s = {2, 1, 3, 4};
+  // Both operands contiguous: one dim.
+  Coalesced c = coalesce(s, {contiguous_strides(s), contiguous_strides(s)});
+  EXPECT_EQ(c.shape, (Shape{24}));
+  EXPECT_EQ(c.strides, (std::vector<Shape>{{1}, {1}}));
+  // A broadcast operand (3 of [2, 1, 3, 1] read as [2, 1, 3, 4]) keeps its dims apart.
+  c = coalesce(s, {contiguous_strides(s), broadcast_strides({2, 1, 3, 1}, s)});
+  EXPECT_EQ(c.shape, (Shape{6, 4}));
+  EXPECT_EQ(c.strides, (std::vector<Shape>{{4, 1}, {1, 0}}));
+  // Only size-1 dims: one dim of size 1.
+  c = coalesce({1, 1}, {{5, 7}});
+  EXPECT_EQ(c.shape, (Shape{1}));
+  EXPECT_EQ(c.strides, (std::vector<Shape>{{0}}));
+
+  // Against the plain loop, on transposed, broadcast, sliced and size-1 layouts.
+  const std::vector<std::pair<Shape, std::vector<Shape>>> cases = {
+      {{2, 3, 4}, {{12, 4, 1}, {1, 2, 6}}},             // one operand transposed
+      {{2, 3, 4}, {{12, 4, 1}, {0, 4, 1}, {4, 0, 1}}},  // broadcasts
+      {{3, 1, 5}, {{10, 99, 2}, {5, 5, 1}}},            // every other element; a size-1 dim
+      {{4, 2, 2, 3}, {{12, 6, 3, 1}, {24, 12, 6, 1}}},  // the first 3 of every 6 columns
+      {{2, 2, 2}, {{0, 0, 0}, {4, 2, 1}}},              // a scalar read everywhere
+  };
+  for (const auto& [shape, strides] : cases) {
+    c = coalesce(shape, strides);
+    ASSERT_EQ(c.strides.size(), strides.size());
+    for (const Shape& st : c.strides) EXPECT_EQ(st.size(), c.shape.size());
+    EXPECT_EQ(numel_of(c.shape), numel_of(shape)) << shape_str(shape);
+    EXPECT_LE(c.shape.size(), shape.size());
+    EXPECT_EQ(offsets_in_order(c.shape, c.strides), offsets_in_order(shape, strides))
+        << shape_str(shape);
+  }
 }
 
 }  // namespace

@@ -32,35 +32,6 @@ inline float softplus(float x) {
   return std::max(x, 0.f) + std::log1p(std::exp(-std::fabs(x)));
 }
 
-// Dims after dropping size-1 dims and merging dims that are contiguous for every operand.
-struct Coalesced {
-  Shape shape;
-  std::vector<Shape> strides;  // per operand
-};
-
-Coalesced coalesce(const Shape& shape, std::vector<Shape> strides) {
-  Coalesced c;
-  c.strides.resize(strides.size());
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    bool merge = !c.shape.empty();
-    for (size_t k = 0; merge && k < strides.size(); ++k)
-      merge = c.strides[k].back() == strides[k][d] * shape[d];
-    if (merge) {
-      c.shape.back() *= shape[d];
-      for (size_t k = 0; k < strides.size(); ++k) c.strides[k].back() = strides[k][d];
-    } else {
-      c.shape.push_back(shape[d]);
-      for (size_t k = 0; k < strides.size(); ++k) c.strides[k].push_back(strides[k][d]);
-    }
-  }
-  if (c.shape.empty()) {
-    c.shape.push_back(1);
-    for (auto& s : c.strides) s.push_back(0);
-  }
-  return c;
-}
-
 // Offset of outer index `o` (over all dims but the last) for each operand.
 template <size_t K>
 void outer_offsets(const Coalesced& c, int64_t o, int64_t (&off)[K]) {

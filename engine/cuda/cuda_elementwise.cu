@@ -226,36 +226,6 @@ __global__ void binary_contiguous_kernel(const float* a, const float* b, float* 
   TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = binary_f<op>(a[i], b[i]);
 }
 
-// Dims after dropping size-1 dims and merging dims that are contiguous for every operand (the
-// same rule as the CPU backend's coalesce).
-struct Coalesced {
-  Shape shape;
-  std::vector<Shape> strides;  // per operand
-};
-
-Coalesced coalesce(const Shape& shape, const std::vector<Shape>& strides) {
-  Coalesced c;
-  c.strides.resize(strides.size());
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    bool merge = !c.shape.empty();
-    for (size_t k = 0; merge && k < strides.size(); ++k)
-      merge = c.strides[k].back() == strides[k][d] * shape[d];
-    if (merge) {
-      c.shape.back() *= shape[d];
-      for (size_t k = 0; k < strides.size(); ++k) c.strides[k].back() = strides[k][d];
-    } else {
-      c.shape.push_back(shape[d]);
-      for (size_t k = 0; k < strides.size(); ++k) c.strides[k].push_back(strides[k][d]);
-    }
-  }
-  if (c.shape.empty()) {
-    c.shape.push_back(1);
-    for (auto& s : c.strides) s.push_back(0);
-  }
-  return c;
-}
-
 // Calls fn(offsets, params) once per index of the dims beyond the last kMaxDims (usually once):
 // `offsets[k]` is operand k's offset for that leading index, and `params` describes the trailing
 // dims for operands 0 and 1.
