@@ -204,16 +204,10 @@ int faces_main(Args& args, bool bench) {
     to.max_steps = steps;
     Trainer trainer(*model, *objective.loss, *objective.optimizer, schedule, curriculum.get(), to,
                     meta);
-    if (resume) {
-      restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
-      std::cerr << "resuming " << resume->run_dir << " at step " << trainer.step() << "\n";
-    }
-    const uint64_t flip_seed = static_cast<uint64_t>(seed) ^ 0x9E3779B97F4A7C15ull;
+    if (resume) restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
     const Trainer::Outcome outcome =
         trainer.run(epoch_plan, [&](const std::vector<int64_t>& positions, int64_t step) {
-          // Flips and crops draw from a stream of their own per step: reproducible on resume.
-          Generator g(flip_seed);
-          g.set_state(flip_seed, static_cast<uint64_t>(step) << 32);
+          Generator g = step_generator(seed, step);  // flips and crops
           std::vector<int64_t> idx;
           std::vector<int32_t> labels;
           for (int64_t p : positions) {

@@ -137,17 +137,11 @@ int mnist_main(Args& args, bool bench) {
   to.max_steps = steps;
   Trainer trainer(*model, *objective.loss, *objective.optimizer, schedule, curriculum.get(), to,
                   meta);
-  if (resume) {
-    restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
-    std::cerr << "resuming " << resume->run_dir << " at step " << trainer.step() << "\n";
-  }
-  const uint64_t shift_seed = static_cast<uint64_t>(seed) ^ 0x9E3779B97F4A7C15ull;
+  if (resume) restore_or_explain(trainer, resume->checkpoint, resume->run_dir);
   const Trainer::Outcome outcome =
       trainer.run([&](int64_t epoch) { return epoch_batches(mc, sampler, epoch, steps_per_epoch); },
                   [&](const std::vector<int64_t>& idx, int64_t step) {
-                    // Shifts draw from a stream of their own per step: reproducible on resume.
-                    Generator g(shift_seed);
-                    g.set_state(shift_seed, static_cast<uint64_t>(step) << 32);
+                    Generator g = step_generator(seed, step);  // shifts
                     return Batch{train.shifted_images(idx, shift, g, device), train.labels_of(idx)};
                   });
   if (!write_run) fs::remove_all(to.run_dir);

@@ -120,6 +120,14 @@ void restore_or_explain(Trainer& trainer, const Checkpoint& ck, const std::strin
     msg.append(": cannot resume from it: ").append(e.what());
     throw DataError(msg);
   }
+  std::cerr << "resuming " << run_dir << " at step " << trainer.step() << "\n";
+}
+
+Generator step_generator(int64_t seed, int64_t step) {
+  const uint64_t stream = static_cast<uint64_t>(seed) ^ 0x9E3779B97F4A7C15ull;
+  Generator g(stream);
+  g.set_state(stream, static_cast<uint64_t>(step) << 32);
+  return g;
 }
 
 std::string Trainer::checkpoint_path() const {

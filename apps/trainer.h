@@ -21,6 +21,7 @@
 #include "engine/checkpoint.h"
 #include "engine/lr_schedule.h"
 #include "engine/optim.h"
+#include "engine/random.h"
 #include "layers/sequential.h"
 #include "losses/loss.h"
 #include "mining/curriculum.h"
@@ -50,8 +51,13 @@ struct TrainerOptions {
 class Trainer;
 
 // trainer.restore(ck), with a DataError naming run_dir/checkpoint.trine when the checkpoint does
-// not fit (another model, a model file instead of a training checkpoint, ...).
+// not fit (another model, a model file instead of a training checkpoint, ...); then prints
+// "resuming RUN_DIR at step N" on stderr.
 void restore_or_explain(Trainer& trainer, const Checkpoint& ck, const std::string& run_dir);
+
+// The generator of training step `step`'s random transforms (shifts, crops, flips): a stream of
+// its own per step, drawn from `seed`, so a resumed run draws what an uninterrupted one would.
+Generator step_generator(int64_t seed, int64_t step);
 
 // Parses --inject-nonfinite's "weight:STEP", "input:STEP", "grad:STEP" or "update:STEP" (a bare
 // STEP means weight) into
