@@ -10,15 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// Test images are written with stb_image_write, file-local.
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb_image_write.h>
-#pragma GCC diagnostic pop
-
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +21,7 @@
 #include "datasets/idx.h"
 #include "engine/checkpoint.h"
 #include "support/child_process.h"
+#include "support/image_write.h"
 #include "support/run_program.h"
 #include "support/test_util.h"
 

@@ -3,15 +3,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-// The test writes its images with stb_image_write, file-local.
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb_image_write.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -26,6 +17,7 @@
 
 #include "datasets/image_folder.h"
 #include "engine/error.h"
+#include "support/image_write.h"
 #include "support/test_util.h"
 
 namespace trine {

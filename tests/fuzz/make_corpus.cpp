@@ -2,14 +2,6 @@
 // of every kind each reader takes, plus a few near misses. The corpora are committed; this
 // program documents how they were made and remakes them:
 //   build-fuzz/trine_fuzz_corpus tests/fuzz/corpus
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb_image_write.h>
-#pragma GCC diagnostic pop
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +12,7 @@
 #include "datasets/lfw_pairs.h"
 #include "datasets/npy.h"
 #include "engine/checkpoint.h"
+#include "support/image_write.h"
 
 namespace fs = std::filesystem;
 
