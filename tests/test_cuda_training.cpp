@@ -4,13 +4,18 @@
 // and Adam (lr 1e-3) on each device.
 //
 // Tolerance: each step's loss within 2e-4 + 2e-3 |cpu|, the same number of active triplets, and
-// the first step's gradients (same weights on both devices) within 1e-4 max|g| + 1e-3 |g| per
-// parameter tensor. The devices add in different orders (cuBLAS blocking, atomic gradient sums),
-// so the runs drift apart by float rounding, step after step; six steps keep that drift well
-// inside the bound while a wrong kernel (a missing gradient term, another miner choice) moves the
-// loss by far more. (Weights are not compared after the steps: Adam moves each weight by about lr
-// whatever its gradient's size, so a gradient that is zero up to rounding may move the two
-// copies in opposite directions.)
+// the first step's gradients (same weights on both devices) within 1% in norm per parameter
+// tensor, |g_gpu - g_cpu| <= 0.01 |g_cpu|. The devices add in different orders (cuBLAS blocking,
+// atomic gradient sums; the CPU's 5x5 and 3x3 convolutions by Winograd, 10x the rounding of
+// im2col), so the runs drift apart by float rounding, step after step; six steps keep that drift
+// well inside the bound while a wrong kernel (a missing gradient term, another miner choice)
+// moves the loss by far more. The gradient bound is in norm, not per element, because rounding
+// decides a max-pool window whose two largest inputs differ by less than it: the batch's first
+// step has one such window against the CPU's Winograd path, and routing its gradient to the other
+// pixel moves the conv weights' gradients by 0.2-0.3% in norm and single elements by 1% of the
+// largest (measured on the CPU, Winograd against im2col). (Weights are not compared after the
+// steps: Adam moves each weight by about lr whatever its gradient's size, so a gradient that is
+// zero up to rounding may move the two copies in opposite directions.)
 //
 // The inputs are synthetic (each class a random 28 x 28 pattern plus noise), so the test needs no
 // data files. Skipped (GTEST_SKIP, with the reason) unless trine is built with CUDA and a GPU is
@@ -90,16 +95,19 @@ TEST(CudaTraining, W1StepsMatchTheCpuRun) {
         const std::vector<float> a = cp[i].second.grad().to_vector();
         const std::vector<float> b = gp[i].second.grad().to_vector();
         ASSERT_EQ(a.size(), b.size());
-        double scale = 0, worst = -1;
+        double norm2 = 0, diff2 = 0, worst = -1;
         size_t at = 0;
-        for (float v : a) scale = std::max(scale, std::fabs(double(v)));
         for (size_t j = 0; j < a.size(); ++j) {
-          const double excess =
-              std::fabs(double(b[j]) - a[j]) - (1e-4 * scale + 1e-3 * std::fabs(a[j]));
-          if (j == 0 || excess > worst) worst = excess, at = j;
+          const double d = double(b[j]) - a[j];
+          norm2 += double(a[j]) * a[j];
+          diff2 += d * d;
+          if (std::fabs(d) > worst) worst = std::fabs(d), at = j;
         }
-        EXPECT_LE(worst, 0.0) << "gradient of " << cp[i].first << " element " << at << ": cpu "
-                              << a[at] << ", gpu " << b[at];
+        EXPECT_LE(std::sqrt(diff2), 0.01 * std::sqrt(norm2))
+            << "gradient of " << cp[i].first
+            << ": |gpu - cpu| / |cpu| = " << std::sqrt(diff2 / norm2)
+            << "; the largest difference at element " << at << ": cpu " << a[at] << ", gpu "
+            << b[at];
       }
     }
     cpu_opt.step();
