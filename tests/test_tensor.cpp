@@ -373,7 +373,7 @@ TEST(Shapes, CoalesceKeepsTheLoopAndMergesWhatItCan) {
   Coalesced c = coalesce(s, {contiguous_strides(s), contiguous_strides(s)});
   EXPECT_EQ(c.shape, (Shape{24}));
   EXPECT_EQ(c.strides, (std::vector<Shape>{{1}, {1}}));
-  // A broadcast operand (3 of [2, 1, 3, 1] read as [2, 1, 3, 4]) keeps its dims apart.
+  // A broadcast operand ([2, 1, 3, 1] read as [2, 1, 3, 4]) keeps its last dim apart.
   c = coalesce(s, {contiguous_strides(s), broadcast_strides({2, 1, 3, 1}, s)});
   EXPECT_EQ(c.shape, (Shape{6, 4}));
   EXPECT_EQ(c.strides, (std::vector<Shape>{{4, 1}, {1, 0}}));
