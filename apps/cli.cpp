@@ -30,14 +30,19 @@ std::map<std::string, Entry>& registry() {
   return r;
 }
 
-std::string usage_list() {
+// The usage text listing every command whose name starts with `prefix` ("" for all of them, or
+// a group's "bench "); empty when none does.
+std::string usage_list(const std::string& prefix = "") {
   std::ostringstream os;
-  os << "usage: trine <command> [--flags]   (trine <command> --help for its flags)\n\ncommands:\n";
   for (const auto& [name, e] : registry()) {
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
     os << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << e.summary
        << "\n";
   }
-  return os.str();
+  if (os.tellp() == 0) return "";
+  const std::string what = prefix.empty() ? "<command>" : prefix + "<subcommand>";
+  return "usage: trine " + what + " [--flags]   (trine " + what +
+         " --help for its flags)\n\ncommands:\n" + os.str();
 }
 
 }  // namespace
@@ -252,7 +257,21 @@ int main(int argc, char** argv) {
   }
   auto it = registry().find(name);
   if (it == registry().end()) {
-    std::cerr << "trine: unknown command '" << name << "'\n\n" << usage_list();
+    // A group's name (`bench`) alone, with --help, or with a member it lacks: list its members.
+    const std::string group = usage_list(args[0] + " ");
+    if (group.empty()) {
+      std::cerr << "trine: unknown command '" << name << "'\n\n" << usage_list();
+      return 2;
+    }
+    if (args.size() > 1 && (args[1] == "--help" || args[1] == "-h")) {
+      std::cout << group;
+      return 0;
+    }
+    std::cerr << "trine " << args[0] << ": "
+              << (args.size() > 1 ? "unknown subcommand '" + args[1] + "'"
+                                  : std::string("needs a subcommand"))
+              << "\n\n"
+              << group;
     return 2;
   }
   try {

@@ -834,6 +834,8 @@ TEST_F(BadInput, EveryReaderAndFlagGivesAClearMessageAndStatus) {
     add(c);
   }
   add({"flags", "unknown command", {"trian"}, "trine: unknown command 'trian'", 2});
+  add({"flags", "unknown subcommand", {"bench", "w9"}, "trine bench: unknown subcommand 'w9'", 2});
+  add({"flags", "command group alone", {"bench"}, "trine bench: needs a subcommand", 2});
   add({"flags", "no command (the usage text goes to stdout)", {}, "", 2});
 
   // ---- run them
