@@ -82,7 +82,7 @@ int faces_main(Args& args, bool bench) {
   defaults.P = 32;
   defaults.K = 4;
   defaults.sampler = "uniform";  // as the W2 peer: LFW's identities are very unequal in size
-  MetricConfig mc = read_metric_flags(args, defaults);
+  MetricConfig mc = read_metric_flags(args, defaults, dim);
   common_flags(args);
   const std::vector<std::string> flags = args.given_tokens();
   args.finish();

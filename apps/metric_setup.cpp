@@ -10,12 +10,13 @@
 
 namespace trine::cli {
 
-MetricConfig read_metric_flags(Args& a, const MetricConfig& d) {
+MetricConfig read_metric_flags(Args& a, const MetricConfig& d, int64_t dim) {
   MetricConfig c;
   c.loss = a.choice("loss", d.loss, {"triplet", "contrastive", "ntxent", "supcon"}, "metric loss");
-  c.distance = a.str("distance", d.distance,
-                     "lp:P | euclidean[:centred] | lp2sq[:centred] | manhattan | cosine | dot | "
-                     "jaccard | mahalanobis[:RANK]");
+  c.distance = a.str(
+      "distance", d.distance,
+      "lp:P (minkowski:P) | euclidean[:centred] | lp2sq[:centred] | manhattan | cosine | dot | "
+      "jaccard | mahalanobis[:RANK] (RANK from 1 to the embedding size)");
   c.miner = a.str("miner", d.miner,
                   "triplet miner: none | batch-all | batch-hard | semi-hard:facenet | "
                   "semi-hard:tfa | semi-hard:band | easy | hard | window:LO:HI");
@@ -46,7 +47,7 @@ MetricConfig read_metric_flags(Args& a, const MetricConfig& d) {
   if (c.loss == "triplet") {
     if (c.curriculum.empty()) parse_miner(c.miner);
   }
-  parse_distance(c.distance, 1);
+  parse_distance(c.distance, dim);
   return c;
 }
 

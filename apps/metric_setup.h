@@ -39,8 +39,10 @@ struct MetricConfig {
   std::string sampler = "balanced";
 };
 
-// Declares and reads the flags; `defaults` gives each command's defaults (its workload).
-MetricConfig read_metric_flags(Args& args, const MetricConfig& defaults);
+// Declares and reads the flags; `defaults` gives each command's defaults (its workload). The
+// specs are checked at once, against embeddings of size `dim`, so a typo fails before any data
+// is loaded.
+MetricConfig read_metric_flags(Args& args, const MetricConfig& defaults, int64_t dim);
 
 // The loss for `c`, for embeddings of size `dim`. The miner is the curriculum's first stage when
 // a curriculum is set.

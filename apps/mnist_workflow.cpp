@@ -76,7 +76,7 @@ int mnist_main(Args& args, bool bench) {
   TrainerOptions to = read_loop_flags(args);
   MetricConfig defaults;  // workload W1: batch-hard triplet, Euclidean, margin 0.2, Adam 1e-3, 8x16
   defaults.sampler = "uniform";  // as the W1 peer: P classes uniformly per batch, N / (P K) steps
-  MetricConfig mc = read_metric_flags(args, defaults);
+  MetricConfig mc = read_metric_flags(args, defaults, dim);
   common_flags(args);
   const std::vector<std::string> flags = args.given_tokens();
   args.finish();

@@ -118,7 +118,8 @@ Tensor jaccard_reduce(const Tensor& x, const Tensor& y) {
 
 LpDistance::LpDistance(float p, bool squared, bool centred)
     : p_(p), squared_(squared), centred_(centred) {
-  TRINE_CHECK_AS(UsageError, p >= 1.f && std::isfinite(p), "Lp distance: p must be >= 1, got ", p);
+  TRINE_CHECK_AS(UsageError, p >= 1.f && std::isfinite(p),
+                 "Lp distance: p must be a finite number >= 1, got ", p);
   TRINE_CHECK_AS(UsageError, !centred || p == 2.f,
                  "Lp distance: only the Euclidean one (p = 2) can be centred, got p = ", p);
 }
@@ -229,35 +230,41 @@ std::shared_ptr<Distance> parse_distance(const std::string& spec, int64_t dim) {
   if (spec == "cosine") return std::make_shared<CosineDistance>();
   if (spec == "dot") return std::make_shared<DotDistance>();
   if (spec == "jaccard") return std::make_shared<JaccardDistance>();
-  if (spec.rfind("lp:", 0) == 0) {
+  const bool minkowski = spec.rfind("minkowski:", 0) == 0;
+  if (minkowski || spec.rfind("lp:", 0) == 0) {  // minkowski:P is lp:P's other name
+    const std::string text = spec.substr(minkowski ? 10 : 3);
     size_t used = 0;
     float p = 0;
     try {
-      p = std::stof(spec.substr(3), &used);
+      p = std::stof(text, &used);
     } catch (...) {
       used = 0;
     }
-    TRINE_CHECK_AS(UsageError, used > 0 && used == spec.size() - 3, "distance '", spec,
-                   "': expected lp:P with a number P >= 1");
+    TRINE_CHECK_AS(UsageError, used > 0 && used == text.size(), "distance '", spec, "': expected ",
+                   minkowski ? "minkowski" : "lp", ":P with a number P >= 1");
     return std::make_shared<LpDistance>(p);
   }
   if (spec == "mahalanobis" || spec.rfind("mahalanobis:", 0) == 0) {
     TRINE_CHECK_AS(UsageError, dim > 0, "distance '", spec,
                    "' needs the embedding size to create its matrix");
-    int64_t rank = 0;
-    if (spec.size() > 12) {
+    int64_t rank = 0;  // the full d x d matrix
+    if (spec != "mahalanobis") {
+      const std::string text = spec.substr(12);
+      size_t used = 0;
       try {
-        rank = std::stoll(spec.substr(12));
+        rank = std::stoll(text, &used);
       } catch (...) {
-        rank = -1;
+        used = 0;
       }
+      TRINE_CHECK_AS(UsageError, used > 0 && used == text.size() && rank >= 1 && rank <= dim,
+                     "distance '", spec, "': RANK must be a whole number from 1 to the ",
+                     "embedding size ", dim);
     }
-    TRINE_CHECK_AS(UsageError, rank >= 0, "distance '", spec, "': bad rank");
     return std::make_shared<MahalanobisDistance>(dim, rank);
   }
   throw UsageError("unknown distance '" + spec +
-                   "': expected lp:P, euclidean[:centred], lp2sq[:centred], manhattan, cosine, "
-                   "dot, jaccard or mahalanobis[:RANK]");
+                   "': expected lp:P (or minkowski:P), euclidean[:centred], lp2sq[:centred], "
+                   "manhattan, cosine, dot, jaccard or mahalanobis[:RANK]");
 }
 
 }  // namespace trine

@@ -795,6 +795,9 @@ TEST_F(BadInput, EveryReaderAndFlagGivesAClearMessageAndStatus) {
   add({"flags", "--miner bogus", mnist_args(mnist, {"--miner", "bogus"}), "bogus", 2});
   add({"flags", "--lr-schedule bogus", mnist_args(mnist, {"--lr-schedule", "bogus"}), "bogus", 2});
   add({"flags", "--distance lp:x", mnist_args(mnist, {"--distance", "lp:x"}), "lp:x", 2});
+  add({"flags", "--distance mahalanobis:65 for 64-d embeddings",
+       mnist_args(mnist, {"--distance", "mahalanobis:65"}),
+       "RANK must be a whole number from 1 to the embedding size 64", 2});
   add({"flags", "--on-nonfinite maybe", mnist_args(mnist, {"--on-nonfinite", "maybe"}),
        "--on-nonfinite must be one of recover|stop, got 'maybe'", 2});
   add({"flags", "unknown flag --epoch", mnist_args(mnist, {"--epoch", "3"}), "unknown flag --epoch",

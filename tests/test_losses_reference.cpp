@@ -405,11 +405,20 @@ TEST(Parsing, DistanceNamesParseBack) {
     EXPECT_EQ(parse_distance(parse_distance(spec)->name())->name(), parse_distance(spec)->name())
         << spec;
   EXPECT_EQ(parse_distance("euclidean:centred")->name(), "euclidean:centred");
+  EXPECT_EQ(parse_distance("minkowski:3")->name(), parse_distance("lp:3")->name());
+  EXPECT_EQ(parse_distance("mahalanobis:5", 8)->name(), "mahalanobis:5");
+  EXPECT_EQ(parse_distance("mahalanobis:8", 8)->name(), "mahalanobis");
 }
 
 TEST(Parsing, BadSpecsAreUsageErrors) {
   EXPECT_THROW(parse_distance("lp:0.5"), UsageError);
   EXPECT_THROW(parse_distance("lp:x"), UsageError);
+  EXPECT_THROW(parse_distance("lp:3x"), UsageError);
+  EXPECT_THROW(parse_distance("lp:inf"), UsageError);
+  EXPECT_THROW(parse_distance("minkowski:0.5"), UsageError);
+  EXPECT_THROW(parse_distance("minkowski:"), UsageError);
+  for (const std::string rank : {"0", "-3", "9", "3abc", "", "x"})  // from 1 to d = 8
+    EXPECT_THROW(parse_distance("mahalanobis:" + rank, 8), UsageError) << rank;
   EXPECT_THROW(parse_distance("hamming"), UsageError);
   EXPECT_THROW(parse_distance("manhattan:centred"), UsageError);
   EXPECT_THROW(LpDistance(3.f, false, true), UsageError);  // only p = 2 has the centred form
