@@ -19,7 +19,7 @@
 # W1 also scores the peer's test embeddings with `trine eval`, the evaluation trine's own
 # figures come from (columns peer_exact_*): the peer ranks neighbours by float32
 # `torch.cdist`, whose rounding reorders the close neighbours of a one-epoch embedding.
-# A W1 seed takes about 3 minutes on 2 cores, a W2 seed about 20.
+# A W1 seed takes about 3 minutes on 2 cores, a W2 seed about 20 (40-50 on a shared machine).
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
