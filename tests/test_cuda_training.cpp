@@ -23,7 +23,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "engine/backend.h"
@@ -33,32 +32,12 @@
 #include "engine/random.h"
 #include "layers/models.h"
 #include "losses/triplet_loss.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
 
 constexpr int64_t kP = 8, kK = 16, kSteps = 6;
-
-// Batch `step`: kP classes x kK images, [kP kK, 1, 28, 28], and their labels.
-std::pair<Tensor, std::vector<int32_t>> batch(int step) {
-  std::mt19937 rng(static_cast<uint32_t>(100 + step));
-  std::normal_distribution<float> noise(0.f, 2.f);  // classes overlap: the loss stays positive
-  std::vector<std::vector<float>> pattern(10, std::vector<float>(28 * 28));
-  std::mt19937 prng(7);  // the same class patterns in every batch
-  std::normal_distribution<float> pd(0.f, 1.f);
-  for (auto& p : pattern)
-    for (float& v : p) v = pd(prng);
-  std::vector<float> x;
-  std::vector<int32_t> labels;
-  for (int64_t p = 0; p < kP; ++p) {
-    const int32_t c = static_cast<int32_t>((p + step) % 10);
-    for (int64_t k = 0; k < kK; ++k) {
-      for (float v : pattern[c]) x.push_back(v + noise(rng));
-      labels.push_back(c);
-    }
-  }
-  return {Tensor::from_vector(x, {kP * kK, 1, 28, 28}), labels};
-}
 
 TEST(CudaTraining, W1StepsMatchTheCpuRun) {
   if (!cuda_built()) GTEST_SKIP() << "trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)";
@@ -77,7 +56,7 @@ TEST(CudaTraining, W1StepsMatchTheCpuRun) {
   Adam gpu_opt(gpu_net->parameters(), {.lr = 1e-3f});
 
   for (int step = 0; step < kSteps; ++step) {
-    auto [x, labels] = batch(step);
+    auto [x, labels] = test::pattern_batch(step, kP, kK);
     Tensor lc = cpu_loss.forward((*cpu_net)(x), labels);
     Tensor lg = gpu_loss.forward((*gpu_net)(x.to(gpu)), labels);
     const double c = lc.item(), g = lg.item();

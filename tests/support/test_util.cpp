@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <utility>
 
 namespace trine::test {
 
@@ -249,6 +250,26 @@ void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) ADD_FAILURE() << "cannot write " << path;
+}
+
+std::pair<Tensor, std::vector<int32_t>> pattern_batch(int step, int64_t P, int64_t K) {
+  std::mt19937 prng(7);  // the same class patterns in every batch
+  std::normal_distribution<float> pd(0.f, 1.f);
+  std::vector<std::vector<float>> pattern(10, std::vector<float>(28 * 28));
+  for (auto& p : pattern)
+    for (float& v : p) v = pd(prng);
+  std::mt19937 rng(static_cast<uint32_t>(100 + step));
+  std::normal_distribution<float> noise(0.f, 2.f);
+  std::vector<float> x;
+  std::vector<int32_t> labels;
+  for (int64_t p = 0; p < P; ++p) {
+    const int32_t c = static_cast<int32_t>((p + step) % 10);
+    for (int64_t k = 0; k < K; ++k) {
+      for (float v : pattern[c]) x.push_back(v + noise(rng));
+      labels.push_back(c);
+    }
+  }
+  return {Tensor::from_vector(x, {P * K, 1, 28, 28}), labels};
 }
 
 void append_to_string(void* context, void* data, int size) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/gradcheck.h"
@@ -78,6 +79,12 @@ void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 
 // A stb_image_write callback (stbi_write_*_to_func) that appends to the std::string at `context`.
 void append_to_string(void* context, void* data, int size);
+
+// Workload W1's shape on synthetic data, for tests that need no data files: batch `step` of P
+// classes x K images [P K, 1, 28, 28] and their labels. Class c is a fixed random 28 x 28 pattern
+// plus noise (standard deviation 2, so the classes overlap and a triplet loss stays positive);
+// batch `step` takes classes step, step + 1, ... (mod 10).
+std::pair<Tensor, std::vector<int32_t>> pattern_batch(int step, int64_t P, int64_t K);
 
 // ---- plain-loop references (double accumulation)
 
