@@ -7,6 +7,7 @@
 # differ (W1 after one epoch: about 0.006 MAP@R), so compare means over many seeds.
 #
 #   scripts/quality.sh w1|w2 [--seeds A-B] [--epochs N] [--threads T] [--steps N] [--out FILE]
+#                            [--same-start]
 #
 #   --seeds A-B   the seeds, inclusive (default 0-9)
 #   --epochs N    epochs of both (default: the workload's, W1 1 and W2 20)
@@ -15,6 +16,11 @@
 #   --out FILE    the TSV (default runs/quality-w1.tsv or runs/quality-w2.tsv). Seeds already in
 #                 it are skipped, so the same command continues an interrupted sweep; a file
 #                 written with other epochs or steps is an error.
+#   --same-start  W1 only: both engines start from the peer's initial weights and train on the
+#                 peer's batches (scripts/same_start/), so they differ only in their arithmetic;
+#                 both are scored by trine eval. One seed's two figures then lie much closer
+#                 together than two independent runs' do, and fewer seeds tell the engines apart.
+#                 Default --out runs/quality-w1-same-start.tsv.
 #
 # W1 also scores the peer's test embeddings with `trine eval`, the evaluation trine's own
 # figures come from (columns peer_exact_*): the peer ranks neighbours by float32
@@ -24,15 +30,20 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage="usage: scripts/quality.sh w1|w2 [--seeds A-B] [--epochs N] [--threads T] [--steps N]"
-usage+=" [--out FILE]"
+usage+=" [--out FILE] [--same-start]"
 workload=${1:-}
 case $workload in
   w1 | w2) shift ;;
-  -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "$usage" ;;
 esac
-seeds=0-9 epochs='' threads=$(ncpu) steps=0 out=runs/quality-$workload.tsv
+seeds=0-9 epochs='' threads=$(ncpu) steps=0 out='' same_start=0
 while [ $# -gt 0 ]; do
+  if [ "$1" = --same-start ]; then
+    same_start=1
+    shift
+    continue
+  fi
   [ $# -ge 2 ] || die "$1 needs a value ($usage)"
   case $1 in
     --seeds) seeds=$2 ;;
@@ -44,6 +55,11 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
+[ "$same_start" = 0 ] || [ "$workload" = w1 ] || die "--same-start is for w1 only"
+if [ -z "$out" ]; then
+  out=runs/quality-$workload.tsv
+  [ "$same_start" = 0 ] || out=runs/quality-w1-same-start.tsv
+fi
 [[ $seeds =~ ^([0-9]+)-([0-9]+)$ ]] || die "--seeds wants A-B, e.g. 0-9; got '$seeds'"
 first=${BASH_REMATCH[1]} last=${BASH_REMATCH[2]}
 [ "$first" -le "$last" ] || die "--seeds $seeds: the first seed is after the last"
@@ -58,14 +74,23 @@ peers=$TRINE_PEERS data=$TRINE_SHARED_DATA
 [ -f "$peers/torch_mnist.py" ] || die "no peer programs in $peers (../shared beside the repository)"
 prepare_peer_run
 
-if [ "$workload" = w1 ]; then
+if [ "$same_start" = 1 ]; then
+  columns=(seed trine_precision_at_1 trine_map_at_r peer_exact_precision_at_1 peer_exact_map_at_r)
+  # trine's side of a same start: a small program on libtrine, built beside build/trine.
+  helper=build/quality_same_start_w1
+  if [ ! -x "$helper" ] || [ scripts/same_start/trine_w1.cpp -nt "$helper" ] ||
+    [ build/libtrine.so -nt "$helper" ]; then
+    c++ -std=c++20 -O2 -Wall -Wextra -I. scripts/same_start/trine_w1.cpp -o "$helper" -Lbuild \
+      -ltrine -Wl,-rpath,"$TRINE_ROOT/build" || die "could not build $helper"
+  fi
+elif [ "$workload" = w1 ]; then
   columns=(seed trine_precision_at_1 trine_map_at_r peer_precision_at_1 peer_map_at_r
     peer_exact_precision_at_1 peer_exact_map_at_r)
 else
   columns=(seed trine_fold1_accuracy trine_fold1_auc peer_fold1_accuracy peer_fold1_auc)
 fi
 header=$(IFS=$'\t'; printf '%s' "${columns[*]}")
-header="# epochs $epochs steps $steps
+header="# epochs $epochs steps $steps$([ "$same_start" = 0 ] || echo ' same-start')
 $header"
 mkdir -p "$(dirname "$out")"
 if [ -s "$out" ]; then
@@ -128,7 +153,20 @@ for s in $(seq "$first" "$last"); do
     say "seed $s: already in $out"
     continue
   fi
-  if [ "$workload" = w1 ]; then
+  if [ "$same_start" = 1 ]; then
+    run "trine's OpenBLAS kernel" "$helper" --describe
+    run "the peer (seed $s)" env OPENBLAS_CORETYPE="$(kernel)" \
+      /usr/bin/python3 scripts/same_start/peer_w1.py "$peers" "$data/mnist" "$work" "$s" \
+      "$epochs" "$steps" "$threads"
+    run "trine from the peer's start (seed $s)" "$helper" "$data/mnist" "$work"
+    run "trine eval (seed $s)" build/trine eval --embeddings "$work/trine_emb.npy" \
+      --labels "$work/labels.npy" --threads "$threads"
+    tp=$(figure "$work/out" precision_at_1) tm=$(figure "$work/out" map_at_r)
+    run "trine eval of the peer's embeddings (seed $s)" build/trine eval \
+      --embeddings "$work/emb.npy" --labels "$work/labels.npy" --threads "$threads"
+    xp=$(figure "$work/out" precision_at_1) xm=$(figure "$work/out" map_at_r)
+    row="$s	$tp	$tm	$xp	$xm"
+  elif [ "$workload" = w1 ]; then
     run "trine (seed $s)" build/trine mnist --data "$data/mnist" --seed "$s" --epochs "$epochs" \
       --steps "$steps" --threads "$threads" --no-train-gallery --out "$work/run"
     tp=$(figure "$work/out" test_precision_at_1) tm=$(figure "$work/out" test_map_at_r)
