@@ -76,13 +76,9 @@ prepare_peer_run
 
 if [ "$same_start" = 1 ]; then
   columns=(seed trine_precision_at_1 trine_map_at_r peer_exact_precision_at_1 peer_exact_map_at_r)
-  # trine's side of a same start: a small program on libtrine, built beside build/trine.
-  helper=build/quality_same_start_w1
-  if [ ! -x "$helper" ] || [ scripts/same_start/trine_w1.cpp -nt "$helper" ] ||
-    [ build/libtrine.so -nt "$helper" ]; then
-    c++ -std=c++20 -O2 -Wall -Wextra -I. scripts/same_start/trine_w1.cpp -o "$helper" -Lbuild \
-      -ltrine -Wl,-rpath,"$TRINE_ROOT/build" || die "could not build $helper"
-  fi
+  # trine's side of a same start: a small program on libtrine (scripts/same_start/trine_w1.cpp).
+  helper=build/trine_same_start_w1
+  cmake --build build --target trine_same_start_w1 -j "$(ncpu)" >/dev/null
 elif [ "$workload" = w1 ]; then
   columns=(seed trine_precision_at_1 trine_map_at_r peer_precision_at_1 peer_map_at_r
     peer_exact_precision_at_1 peer_exact_map_at_r)

@@ -1,8 +1,8 @@
 // quality.sh w1 --same-start, trine's side: workload W1 trained from the peer's start.
 //
-//   trine_w1 DATA_DIR WORK_DIR
-//   trine_w1 --describe        prints the CPU backend line (the OpenBLAS kernel in use), which
-//                              quality.sh gives the peer too
+//   trine_same_start_w1 DATA_DIR WORK_DIR   (the program CMake builds from this file)
+//   trine_same_start_w1 --describe          prints the CPU backend line (the OpenBLAS kernel in
+//                                           use), which quality.sh then gives the peer too
 //
 // Reads what peer_w1.py wrote in WORK_DIR: the peer's initial weights (param{0..7}.npy, in the
 // order of the mnist-w1 net's parameters, which is the peer's EmbedNet order) and its batches
@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc != 3) {
-    std::cerr << "usage: trine_w1 DATA_DIR WORK_DIR | trine_w1 --describe\n";
+    std::cerr << "usage: trine_same_start_w1 DATA_DIR WORK_DIR, or trine_same_start_w1 "
+                 "--describe\n";
     return 2;
   }
   try {
@@ -79,7 +80,7 @@ int main(int argc, char** argv) {
     std::cout << "ok\n";
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "trine_w1: " << e.what() << "\n";
+    std::cerr << "trine_same_start_w1: " << e.what() << "\n";
     return 1;
   }
 }
