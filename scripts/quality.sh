@@ -154,7 +154,7 @@ for s in $(seq "$first" "$last"); do
     run "the peer (seed $s)" env OPENBLAS_CORETYPE="$(kernel)" \
       /usr/bin/python3 scripts/same_start/peer_w1.py "$peers" "$data/mnist" "$work" "$s" \
       "$epochs" "$steps" "$threads"
-    run "trine from the peer's start (seed $s)" "$helper" "$data/mnist" "$work"
+    run "trine from the peer's start (seed $s)" "$helper" "$data/mnist" "$work" "$threads"
     run "trine eval (seed $s)" build/trine eval --embeddings "$work/trine_emb.npy" \
       --labels "$work/labels.npy" --threads "$threads"
     tp=$(figure "$work/out" precision_at_1) tm=$(figure "$work/out" map_at_r)

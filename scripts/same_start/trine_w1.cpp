@@ -1,8 +1,8 @@
 // quality.sh w1 --same-start, trine's side: workload W1 trained from the peer's start.
 //
-//   trine_same_start_w1 DATA_DIR WORK_DIR   (the program CMake builds from this file)
-//   trine_same_start_w1 --describe          prints the CPU backend line (the OpenBLAS kernel in
-//                                           use), which quality.sh then gives the peer too
+//   trine_same_start_w1 DATA_DIR WORK_DIR [THREADS]   (CMake builds it from this file)
+//   trine_same_start_w1 --describe   prints the CPU backend line (the OpenBLAS kernel in use),
+//                                    which quality.sh then gives the peer
 //
 // Reads what peer_w1.py wrote in WORK_DIR: the peer's initial weights (param{0..7}.npy, in the
 // order of the mnist-w1 net's parameters, which is the peer's EmbedNet order) and its batches
@@ -11,6 +11,7 @@
 // lr 1e-3), then writes the test embeddings to WORK_DIR/trine_emb.npy. So the two engines share
 // their initial weights and batches, and differ only in their arithmetic.
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <span>
@@ -23,6 +24,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/optim.h"
+#include "engine/parallel.h"
 #include "layers/models.h"
 #include "losses/triplet_loss.h"
 
@@ -33,13 +35,18 @@ int main(int argc, char** argv) {
     std::cerr << backend_for(Device::cpu()).description() << "\n";
     return 0;
   }
-  if (argc != 3) {
-    std::cerr << "usage: trine_same_start_w1 DATA_DIR WORK_DIR, or trine_same_start_w1 "
-                 "--describe\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: trine_same_start_w1 DATA_DIR WORK_DIR [THREADS], or "
+                 "trine_same_start_w1 --describe\n";
     return 2;
   }
   try {
     const std::string data = argv[1], work = argv[2];
+    if (argc == 4) {
+      const int threads = std::atoi(argv[3]);
+      TRINE_CHECK(threads >= 1, "THREADS must be a whole number >= 1, got '", argv[3], "'");
+      set_num_threads(threads);
+    }
     const MnistDataset train = MnistDataset::load(data, MnistSplit::Train);
     const MnistDataset test = MnistDataset::load(data, MnistSplit::Test);
     std::shared_ptr<Sequential> net = make_mnist_w1(64);
