@@ -10,17 +10,17 @@
 // batches in that order (batch-hard triplet loss, Euclidean, margin 0.2, mean over anchors; Adam,
 // lr 1e-3), then writes the test embeddings to WORK_DIR/trine_emb.npy. So the two engines share
 // their initial weights and batches, and differ only in their arithmetic.
-#include <algorithm>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "apps/embedding.h"
 #include "datasets/mnist.h"
 #include "datasets/npy.h"
-#include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/optim.h"
@@ -50,16 +50,11 @@ int main(int argc, char** argv) {
     const MnistDataset train = MnistDataset::load(data, MnistSplit::Train);
     const MnistDataset test = MnistDataset::load(data, MnistSplit::Test);
     std::shared_ptr<Sequential> net = make_mnist_w1(64);
-    auto params = net->named_parameters();
-    for (size_t i = 0; i < params.size(); ++i) {
-      const std::string file = work + "/param" + std::to_string(i) + ".npy";
-      Tensor w = read_npy_floats(file);
-      Tensor& p = params[i].second;
-      TRINE_CHECK(w.shape() == p.shape(), file, " has shape ", w.shape_str(), ", parameter ",
-                  params[i].first, " ", p.shape_str());
-      NoGradGuard no_grad;
-      p.copy_(w);
-    }
+    std::map<std::string, Tensor> weights;  // the peer's, by the order of the parameters
+    const auto params = net->named_parameters();
+    for (size_t i = 0; i < params.size(); ++i)
+      weights[params[i].first] = read_npy_floats(work + "/param" + std::to_string(i) + ".npy");
+    net->load_state_dict(weights);  // checks every shape
     const std::vector<int32_t> batches = read_npy_labels(work + "/batches.npy");
     const size_t B = 128;
     TRINE_CHECK(!batches.empty() && batches.size() % B == 0, work,
@@ -75,15 +70,10 @@ int main(int argc, char** argv) {
       l.backward();
       opt.step();
     }
-    net->eval();
-    NoGradGuard no_grad;
-    std::vector<float> emb;
-    for (int64_t i = 0; i < test.size(); i += 1000) {
-      const std::vector<float> e =
-          (*net)(test.images_range(i, std::min<int64_t>(i + 1000, test.size()))).to_vector();
-      emb.insert(emb.end(), e.begin(), e.end());
-    }
-    write_npy(work + "/trine_emb.npy", Tensor::from_vector(emb, {test.size(), 64}));
+    const Tensor emb = cli::embed_all(*net, test.size(), 1000, [&](int64_t begin, int64_t end) {
+      return test.images_range(begin, end);
+    });
+    write_npy(work + "/trine_emb.npy", emb);
     std::cout << "ok\n";
     return 0;
   } catch (const std::exception& e) {
