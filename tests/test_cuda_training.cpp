@@ -73,20 +73,8 @@ TEST(CudaTraining, W1StepsMatchTheCpuRun) {
       for (size_t i = 0; i < cp.size(); ++i) {
         const std::vector<float> a = cp[i].second.grad().to_vector();
         const std::vector<float> b = gp[i].second.grad().to_vector();
-        ASSERT_EQ(a.size(), b.size());
-        double norm2 = 0, diff2 = 0, worst = -1;
-        size_t at = 0;
-        for (size_t j = 0; j < a.size(); ++j) {
-          const double d = double(b[j]) - a[j];
-          norm2 += double(a[j]) * a[j];
-          diff2 += d * d;
-          if (std::fabs(d) > worst) worst = std::fabs(d), at = j;
-        }
-        EXPECT_LE(std::sqrt(diff2), 0.01 * std::sqrt(norm2))
-            << "gradient of " << cp[i].first
-            << ": |gpu - cpu| / |cpu| = " << std::sqrt(diff2 / norm2)
-            << "; the largest difference at element " << at << ": cpu " << a[at] << ", gpu "
-            << b[at];
+        EXPECT_TRUE(test::close_in_norm(b, a, 0.01))
+            << "gradient of " << cp[i].first << " (got: gpu, want: cpu)";
       }
     }
     cpu_opt.step();

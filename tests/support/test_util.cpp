@@ -77,6 +77,26 @@ template <typename T>
   return close_impl(got, want, atol, rtol);
 }
 
+::testing::AssertionResult close_in_norm(const std::vector<float>& got,
+                                         const std::vector<float>& want, double rtol) {
+  if (got.size() != want.size())
+    return ::testing::AssertionFailure() << "size " << got.size() << ", expected " << want.size();
+  double norm2 = 0, diff2 = 0, worst = -1;
+  size_t at = 0;
+  for (size_t j = 0; j < want.size(); ++j) {
+    const double d = double(got[j]) - want[j];
+    norm2 += double(want[j]) * want[j];
+    diff2 += d * d;
+    if (std::fabs(d) > worst) worst = std::fabs(d), at = j;
+  }
+  if (norm2 == 0) return ::testing::AssertionFailure() << "the reference is all zeros";
+  const double rel = std::sqrt(diff2 / norm2);
+  if (rel <= rtol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "|got - want| / |want| = " << rel << " > " << rtol
+                                       << "; the largest difference at element " << at << ": got "
+                                       << got[at] << ", want " << want[at];
+}
+
 ::testing::AssertionResult all_close_ref(const std::vector<float>& got,
                                          const std::vector<double>& want, double atol,
                                          double rtol) {

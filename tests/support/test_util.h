@@ -35,6 +35,11 @@ Tensor distinct_tensor(const Shape& shape, uint64_t seed, float spacing = 0.05f,
                                          const std::vector<double>& want, double atol,
                                          double rtol = 0);
 ::testing::AssertionResult all_finite(const std::vector<float>& v);
+// |got - want| <= rtol |want| in Euclidean norm over the whole vector (not per element: for
+// gradients, where rounding may route a max-pool near-tie to the other pixel); the sizes agree,
+// and `want` is not all zeros. Reports the relative difference and the largest element's.
+::testing::AssertionResult close_in_norm(const std::vector<float>& got,
+                                         const std::vector<float>& want, double rtol);
 
 // gradcheck() as an assertion: EXPECT_TRUE(gradcheck_ok(fn, inputs)).
 ::testing::AssertionResult gradcheck_ok(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
