@@ -8,13 +8,14 @@
 # build-gpu/pack/ then holds everything the check needs (~35 MB): the CUDA test binaries, the
 # `trine` program, libtrine.so and its CUDA module libtrine_cuda.so, the shared libraries that
 # may be missing there (OpenBLAS, gzipped, with libgfortran/libquadmath; libcudart; zlib;
-# libstdc++ as a fallback), MNIST's four .gz files,
-# the PyTorch peer torch_mnist.py, and run.sh, which runs the whole check in under 8 minutes and
-# prints `name value` lines (logs go to $OUT when set, else pack/out/):
-#   nvidia-smi; test_cuda_parity; test_cuda_ops; test_cuda_training; if `trine --help` lists them, each with
-#   --device cuda: trine bench mining (B=1800, D=128), trine bench w1 (MNIST, 1 epoch); the
-#   PyTorch peer python3 torch_mnist.py --device cuda; trine bench w2 only when LFW is in the
-#   pack (pack/data/faces: 113 MB, too big to carry by default, so it says it skipped).
+# libstdc++ as a fallback), MNIST's four .gz files, LFW resized to 64x64 (data/faces64.tar.gz,
+# ~20 MB, by scripts/gpu/faces_pack.py: the 112x112 crops are 112 MB, too big to carry), the
+# PyTorch peers torch_mnist.py and torch_lfw.py with scripts/gpu/torch_lfw_device.py (the W2 peer
+# on a GPU), and run.sh, which runs the whole check in under 8 minutes and prints `name value`
+# lines (logs go to $OUT when set, else pack/out/):
+#   nvidia-smi; test_cuda_parity; test_cuda_ops; test_cuda_training; then, each with --device
+#   cuda: trine bench mining (B=1800, D=128); trine bench w1 (MNIST, 1 epoch) and the peer
+#   torch_mnist.py; trine bench w2 (the 64x64 LFW, 3 epochs) and the peer torch_lfw_device.py.
 #
 # With the device tool (the pack is an ignored path, so carry it; it travels with the tree):
 #   run(command="bash build-gpu/pack/run.sh", carry=["build-gpu/pack"], timeout_s=540)
@@ -79,8 +80,18 @@ done
 cp -L "$(lib_path "$build/libtrine.so.0" libstdc++.so.6)" "$pack/compat/"
 [[ -e "$pack/compat/libgcc_s.so.1" ]] || cp -L "$(lib_path "$build/libtrine.so.0" libgcc_s.so.1)" "$pack/compat/"
 
-cp "$shared/peers/torch_mnist.py" "$pack/"
+cp "$shared/peers/torch_mnist.py" "$shared/peers/torch_lfw.py" "$root/scripts/gpu/torch_lfw_device.py" \
+  "$pack/"
 cp "$shared"/data/mnist/*.gz "$pack/data/mnist/"
+# W2's data: LFW resized to 64x64 here (W2's own first step), as JPEG, since the 112x112 crops do
+# not fit in what the device tool carries. Without Pillow or LFW, run.sh says W2 was skipped.
+if [[ ! -d "$shared/data/faces/lfw" ]]; then
+  echo "gpu-check: warning: no LFW at $shared/data/faces/lfw; the pack skips W2" >&2
+elif ! /usr/bin/python3 -c 'import PIL' 2>/dev/null; then
+  echo "gpu-check: warning: /usr/bin/python3 has no Pillow (Debian: python3-pil); the pack skips W2" >&2
+else
+  /usr/bin/python3 "$root/scripts/gpu/faces_pack.py" "$shared/data/faces" "$pack/data/faces64.tar.gz"
+fi
 {
   echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo -dirty)"
   echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -223,7 +234,9 @@ else
 fi
 
 # ---- the PyTorch peer (its own libraries: the system's LD_LIBRARY_PATH, not the pack's)
+have_torch=""
 if command -v python3 >/dev/null && env LD_LIBRARY_PATH="$orig_ld" python3 -c "import torch" 2>/dev/null; then
+  have_torch=1
   say "torch_version $(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; print(torch.__version__)')"
   step torch_mnist 90 env LD_LIBRARY_PATH="$orig_ld" \
     python3 "$here/torch_mnist.py" --device cuda --data "$here/data/mnist" --epochs 1
@@ -232,13 +245,23 @@ else
   say "torch_mnist skipped_no_pytorch"
 fi
 
-# ---- W2 last: it needs LFW (../shared/data/faces, 113 MB), which the pack does not carry
-if [[ -x "$trine" && -n "${w1_done:-}" ]]; then
-  if [[ -d "$here/data/faces/lfw" ]]; then
-    bench w2 60 --faces "$here/data/faces" --epochs 1
-  else
-    say "bench_w2_status skipped_no_faces_data_in_pack"
+# ---- W2 on LFW resized to 64x64 on the build machine (scripts/gpu/faces_pack.py): both engines
+# read the same files; each one's resize from 64 to 64 is a copy. 3 epochs (192 steps) each.
+if [[ -f "$here/data/faces64.tar.gz" ]] && mkdir -p "$tmp/faces64" &&
+  tar -xzf "$here/data/faces64.tar.gz" -C "$tmp/faces64"; then
+  say "faces64_images $(find "$tmp/faces64/lfw" -name '*.jpg' | wc -l)"
+  if [[ -x "$trine" && -n "${w1_done:-}" ]]; then
+    bench w2 60 --faces "$tmp/faces64" --epochs 3
   fi
+  if [[ -n "${have_torch:-}" ]]; then
+    step torch_lfw 90 env LD_LIBRARY_PATH="$orig_ld" python3 "$here/torch_lfw_device.py" \
+      --device cuda --peer "$here/torch_lfw.py" --faces "$tmp/faces64" --epochs 3
+    grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/torch_lfw.log" | sed 's/^/torch_lfw./'
+  else
+    say "torch_lfw skipped_no_pytorch"
+  fi
+else
+  say "bench_w2_status skipped_no_faces64_in_pack"
 fi
 
 rm -rf "$tmp"
