@@ -306,7 +306,7 @@ int faces_main(Args& args, bool bench) {
   std::printf("train_seconds %.1f\n", train_seconds);
   std::printf("decode_seconds %.1f\n", decode_seconds);
   std::printf("train_steps %lld\n", static_cast<long long>(first.steps));
-  std::printf("peak_rss_mb %.1f\n", rss);
+  print_peak_memory(rss, device);
   if (bench) std::printf("blas_kernel %s\n", blas::info().core.c_str());
   if (!write_run) return 0;
 

@@ -182,7 +182,7 @@ int mnist_main(Args& args, bool bench) {
     std::printf("test_precision_at_1 %.4f\n", loo.precision_at_1);
     std::printf("test_map_at_r %.4f\n", loo.map_at_r);
     if (train_gallery) std::printf("test_1nn_train_gallery %.4f\n", nn_train);
-    std::printf("peak_rss_mb %.1f\n", rss);
+    print_peak_memory(rss, device);
   }
   if (!write_run) return 0;
 
@@ -221,7 +221,7 @@ int mnist_main(Args& args, bool bench) {
   if (train_gallery) std::printf("test_1nn_train_gallery %.4f\n", nn_train);
   std::printf("train_img_per_s %.1f\n", train_rate);
   std::printf("embed_img_per_s %.1f\n", embed_rate);
-  std::printf("peak_rss_mb %.1f\n", rss);
+  print_peak_memory(rss, device);
   std::cerr << "run folder: " << run_dir
             << " (report: " << (fs::path(run_dir) / "report.html").string() << ")\n";
   return 0;

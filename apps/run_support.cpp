@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "engine/backend.h"
 #include "engine/error.h"
 
 namespace trine::cli {
@@ -103,6 +104,14 @@ double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+void print_peak_memory(double rss_mb, const Device& device) {
+  std::printf("peak_rss_mb %.1f\n", rss_mb);
+  if (!device.is_cpu())
+    std::printf(
+        "peak_gpu_mb %.1f\n",
+        static_cast<double>(backend_for(device).allocator_stats().peak_bytes_in_use) / (1 << 20));
 }
 
 void ensure_dir(const std::string& dir) {

@@ -8,6 +8,8 @@
 #include <variant>
 #include <vector>
 
+#include "engine/device.h"
+
 namespace trine::cli {
 
 // A flat-or-nested JSON object built in insertion order; numbers that are not finite become
@@ -32,6 +34,9 @@ std::string json_quote(const std::string& s);
 
 // Peak resident set size of this process in MiB (getrusage).
 double peak_rss_mb();
+// Prints `peak_rss_mb RSS` and, for a GPU, `peak_gpu_mb X`: the most bytes the device's caching
+// allocator had handed out at once (the PyTorch peers' torch.cuda.max_memory_allocated()).
+void print_peak_memory(double rss_mb, const Device& device);
 // Creates `dir` (and parents); throws Error naming it on failure or when it is a file.
 void ensure_dir(const std::string& dir);
 // True when stderr is a terminal (progress bars) rather than a file or pipe (log lines).
