@@ -1,6 +1,8 @@
 // The backend registry: one backend per device, created on first use and never destroyed (so
 // tensors released during static destruction still find their backend).
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -30,11 +32,20 @@ bool cuda_available() {
 
 namespace {
 
-// Images per chunk: big GEMMs, but a column buffer of at most ~16 MB.
-int64_t conv_chunk(const ConvGeom& g, int64_t n) {
+// Images per chunk of the generic convolution: as many as the backend's conv_workspace_bytes()
+// (or TRINE_CONV_WORKSPACE) holds in the column buffer, at least one.
+int64_t conv_chunk(const Backend& be, const ConvGeom& g, int64_t n) {
+  int64_t budget = be.conv_workspace_bytes();
+  if (const char* env = std::getenv("TRINE_CONV_WORKSPACE")) {
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(env, &end, 10);
+    TRINE_CHECK_AS(UsageError, end != env && *end == '\0' && errno == 0 && v >= 1,
+                   "TRINE_CONV_WORKSPACE must be a whole number of bytes >= 1, got '", env, "'");
+    budget = v;
+  }
   const int64_t per_image = g.col_rows() * g.OH * g.OW * 4;
-  return std::clamp<int64_t>((16 << 20) / std::max<int64_t>(per_image, 1), 1,
-                             std::max<int64_t>(n, 1));
+  return std::clamp<int64_t>(budget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(n, 1));
 }
 
 }  // namespace
@@ -42,7 +53,7 @@ int64_t conv_chunk(const ConvGeom& g, int64_t n) {
 void Backend::conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
                              int64_t N, int64_t M, float* y) {
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
-  const int64_t chunk = conv_chunk(g, N);
+  const int64_t chunk = conv_chunk(*this, g, N);
   Scratch col(*this, K * chunk * ohw), tmp(*this, M * chunk * ohw);
   for (int64_t i0 = 0; i0 < N; i0 += chunk) {
     const int64_t n = std::min(chunk, N - i0);
@@ -58,7 +69,7 @@ void Backend::conv2d_forward(const float* x, const float* w, const float* bias, 
 void Backend::conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
                               int64_t N, int64_t M, float* gx, float* gw, float* gb) {
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
-  const int64_t chunk = conv_chunk(g, N);
+  const int64_t chunk = conv_chunk(*this, g, N);
   Scratch col(*this, K * chunk * ohw), gyt(*this, M * chunk * ohw);
   if (gw) fill(gw, M * K, 0.f);
   for (int64_t i0 = 0; i0 < N && (gx || gw); i0 += chunk) {

@@ -188,6 +188,10 @@ class Backend {
   // skipped when null.
   virtual void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
                                int64_t N, int64_t M, float* gx, float* gw, float* gb);
+  // Bytes the generic conv2d_forward/backward give one chunk's column buffer (at least one image
+  // per chunk): more images per chunk make bigger GEMMs and fewer launches, for more memory.
+  // TRINE_CONV_WORKSPACE=BYTES in the environment overrides it.
+  virtual int64_t conv_workspace_bytes() const { return int64_t{16} << 20; }
 
   // ---- batch normalization in training over x viewed as [N, C, HW], statistics per channel
   // (composite, with a generic default in engine/backend.cpp; a backend may fuse it).

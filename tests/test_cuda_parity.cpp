@@ -693,9 +693,19 @@ TEST_F(CudaParity, Pooling) {
   }
 }
 
+// Sets the generic convolution's chunk budget (TRINE_CONV_WORKSPACE) while in scope; null
+// leaves the backend's own.
+struct ConvWorkspace {
+  explicit ConvWorkspace(const char* bytes) {
+    if (bytes) setenv("TRINE_CONV_WORKSPACE", bytes, 1);
+  }
+  ~ConvWorkspace() { unsetenv("TRINE_CONV_WORKSPACE"); }
+};
+
 // conv2d_forward/backward (composites): the CPU's per-image path against the CUDA backend's
 // chunked im2col + cuBLAS: atol 1e-5 sqrt(K), rtol 1e-4, K = C kh kw the GEMM's inner size
-// (the bias gradient is a plain sum over N OH OW: the same tolerance).
+// (the bias gradient is a plain sum over N OH OW: the same tolerance). Each shape runs in one
+// chunk (the backend's budget) and in chunks of 2 images (2, 2, 1: a short last chunk).
 TEST_F(CudaParity, Conv2dComposite) {
   const ConvGeom geoms[] = {
       {3, 9, 8, 3, 2, 2, 1, 1, 0, 0, 0},
@@ -703,42 +713,69 @@ TEST_F(CudaParity, Conv2dComposite) {
       {4, 6, 5, 1, 1, 1, 1, 0, 0, 0, 0},
   };
   uint32_t seed = 350;
-  for (ConvGeom g : geoms) {
-    g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
-    g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
-    const int64_t N = 3, M = 5, K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
-    const double atol = 1e-5 * std::sqrt(static_cast<double>(K)), rtol = 1e-4;
-    SCOPED_TRACE("C " + std::to_string(g.C) + " H " + std::to_string(g.H) + " W " +
-                 std::to_string(g.W) + " k " + std::to_string(g.kh) + "x" + std::to_string(g.kw));
-    auto x = pair(uniform(N * chw, ++seed));
-    auto w = pair(uniform(M * K, ++seed));
-    auto bias = pair(uniform(M, ++seed));
-    for (bool with_bias : {true, false}) {
-      auto y = pair(filled<float>(N * M * ohw, kGarbage));
-      cpu->conv2d_forward(x.c.get(), w.c.get(), with_bias ? bias.c.get() : nullptr, g, N, M,
-                          y.c.get());
-      gpu->conv2d_forward(x.g.get(), w.g.get(), with_bias ? bias.g.get() : nullptr, g, N, M,
-                          y.g.get());
-      EXPECT_TRUE(close(y.g.download(), y.c.download(), atol, rtol))
-          << "forward" << (with_bias ? " with bias" : "");
-    }
-    auto gy = pair(uniform(N * M * ohw, ++seed));
-    for (bool want_gx : {true, false}) {
-      auto gx = pair(filled<float>(N * chw, kGarbage));
-      auto gw = pair(filled<float>(M * K, kGarbage));
-      auto gb = pair(filled<float>(M, kGarbage));
-      cpu->conv2d_backward(x.c.get(), w.c.get(), gy.c.get(), g, N, M,
-                           want_gx ? gx.c.get() : nullptr, gw.c.get(), gb.c.get());
-      gpu->conv2d_backward(x.g.get(), w.g.get(), gy.g.get(), g, N, M,
-                           want_gx ? gx.g.get() : nullptr, gw.g.get(), gb.g.get());
-      if (want_gx) {
-        EXPECT_TRUE(close(gx.g.download(), gx.c.download(), atol, rtol)) << "gx";
-      } else {
-        EXPECT_TRUE(equal(gx.g.download(), gx.c.download())) << "gx (not asked for: untouched)";
+  for (ConvGeom g : geoms)
+    for (int64_t per_chunk : {0, 2}) {  // images per chunk (0: the backend's budget)
+      g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
+      g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
+      const int64_t N = 5, M = 5, K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+      const double atol = 1e-5 * std::sqrt(static_cast<double>(K)), rtol = 1e-4;
+      SCOPED_TRACE("C " + std::to_string(g.C) + " H " + std::to_string(g.H) + " W " +
+                   std::to_string(g.W) + " k " + std::to_string(g.kh) + "x" + std::to_string(g.kw) +
+                   (per_chunk ? ", chunks of " + std::to_string(per_chunk) + " images" : ""));
+      const std::string bytes = std::to_string(per_chunk * K * ohw * 4);
+      ConvWorkspace budget(per_chunk ? bytes.c_str() : nullptr);
+      auto x = pair(uniform(N * chw, ++seed));
+      auto w = pair(uniform(M * K, ++seed));
+      auto bias = pair(uniform(M, ++seed));
+      for (bool with_bias : {true, false}) {
+        auto y = pair(filled<float>(N * M * ohw, kGarbage));
+        cpu->conv2d_forward(x.c.get(), w.c.get(), with_bias ? bias.c.get() : nullptr, g, N, M,
+                            y.c.get());
+        gpu->conv2d_forward(x.g.get(), w.g.get(), with_bias ? bias.g.get() : nullptr, g, N, M,
+                            y.g.get());
+        EXPECT_TRUE(close(y.g.download(), y.c.download(), atol, rtol))
+            << "forward" << (with_bias ? " with bias" : "");
       }
-      EXPECT_TRUE(close(gw.g.download(), gw.c.download(), atol, rtol)) << "gw";
-      EXPECT_TRUE(close(gb.g.download(), gb.c.download(), atol, rtol)) << "gb";
+      auto gy = pair(uniform(N * M * ohw, ++seed));
+      for (bool want_gx : {true, false}) {
+        auto gx = pair(filled<float>(N * chw, kGarbage));
+        auto gw = pair(filled<float>(M * K, kGarbage));
+        auto gb = pair(filled<float>(M, kGarbage));
+        cpu->conv2d_backward(x.c.get(), w.c.get(), gy.c.get(), g, N, M,
+                             want_gx ? gx.c.get() : nullptr, gw.c.get(), gb.c.get());
+        gpu->conv2d_backward(x.g.get(), w.g.get(), gy.g.get(), g, N, M,
+                             want_gx ? gx.g.get() : nullptr, gw.g.get(), gb.g.get());
+        if (want_gx) {
+          EXPECT_TRUE(close(gx.g.download(), gx.c.download(), atol, rtol)) << "gx";
+        } else {
+          EXPECT_TRUE(equal(gx.g.download(), gx.c.download())) << "gx (not asked for: untouched)";
+        }
+        EXPECT_TRUE(close(gw.g.download(), gw.c.download(), atol, rtol)) << "gw";
+        EXPECT_TRUE(close(gb.g.download(), gb.c.download(), atol, rtol)) << "gb";
+      }
     }
+}
+
+TEST_F(CudaParity, Conv2dWorkspaceFromTheEnvironmentIsChecked) {
+  ConvGeom g{1, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0};
+  g.OH = g.OW = 4;
+  auto x = pair(uniform(16, 360));
+  auto w = pair(uniform(9, 361));
+  auto y = pair(filled<float>(16, kGarbage));
+  for (const char* bad : {"abc", "0", "-5", "12x", ""}) {
+    ConvWorkspace budget(bad);
+    EXPECT_THROW(
+        {
+          try {
+            gpu->conv2d_forward(x.g.get(), w.g.get(), nullptr, g, 1, 1, y.g.get());
+          } catch (const UsageError& e) {
+            EXPECT_NE(std::string(e.what()).find("TRINE_CONV_WORKSPACE"), std::string::npos)
+                << e.what();
+            throw;
+          }
+        },
+        UsageError)
+        << "TRINE_CONV_WORKSPACE='" << bad << "'";
   }
 }
 
