@@ -21,10 +21,12 @@ int run(cli::Args& args) {
   const auto lab_path = args.opt_str("labels", "labels, int32 or int64 .npy [N] (required)");
   const std::string loss_name =
       args.choice("loss", "triplet", {"triplet", "contrastive", "ntxent", "supcon"}, "the loss");
-  const std::string dist = args.str("distance", "euclidean",
-                                    "lp:P (minkowski:P) | euclidean[:centred] | lp2sq[:centred] | "
-                                    "manhattan | cosine | dot | jaccard (| mahalanobis: "
-                                    "identity)");
+  const std::string dist =
+      args.str("distance", "euclidean",
+               "lp:P (minkowski:P) | euclidean[:centred] | lp2sq[:centred] | "
+               "manhattan | cosine | dot | jaccard | mahalanobis[:RANK] "
+               "(untrained here: L is the identity, or with RANK a seeded random "
+               "RANK x D projection)");
   const double margin = args.number("margin", 0.2, "triplet margin", 0, 1e6);
   const std::string miner = args.str(
       "miner", "batch-all",
