@@ -15,7 +15,8 @@
 # lines (logs go to $OUT when set, else pack/out/):
 #   nvidia-smi; test_cuda_parity; test_cuda_ops; test_cuda_training; then, each with --device
 #   cuda: trine bench mining (B=1800, D=128); trine bench w1 (MNIST, 1 epoch) and the peer
-#   torch_mnist.py; trine bench w2 (the 64x64 LFW, 3 epochs) and the peer torch_lfw_device.py.
+#   torch_mnist.py; trine bench w2 (the 64x64 LFW, 3 epochs) and the peer torch_lfw_device.py;
+#   last, with the time left, compute-sanitizer's memcheck and racecheck on the parity tests.
 #
 # With the device tool (the pack is an ignored path, so carry it; it travels with the tree):
 #   run(command="bash build-gpu/pack/run.sh", carry=["build-gpu/pack"], timeout_s=540)
@@ -262,6 +263,26 @@ if [[ -f "$here/data/faces64.tar.gz" ]] && mkdir -p "$tmp/faces64" &&
   fi
 else
   say "bench_w2_status skipped_no_faces64_in_pack"
+fi
+
+# ---- last, with the time left: compute-sanitizer on the parity tests. memcheck (out-of-bounds or
+# misaligned device accesses) on all of them but the largest mining batch and the two that start
+# programs; racecheck (shared-memory hazards) on the kernels that use shared memory (mining,
+# batch norm). Each says `..._summary ERROR SUMMARY: N errors`, or that it ran out of time.
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer \
+  /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
+if [[ -n "$sanitizer" ]]; then
+  sanitize() {  # sanitize TOOL GTEST_FILTER
+    step "sanitizer_$1" 90 "$sanitizer" --tool "$1" --error-exitcode 3 \
+      "$here/bin/test_cuda_parity" --gtest_brief=1 "--gtest_filter=$2"
+    grep -m1 "ERROR SUMMARY" "$out/sanitizer_$1.log" | sed "s/^=* */sanitizer_$1_summary /"
+    grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/sanitizer_$1.log" | sed "s/^/sanitizer_$1_tests /"
+    grep -m5 -E "^=+ +(Invalid|Race|Error|Barrier)" "$out/sanitizer_$1.log" | sed "s/^=* */sanitizer_$1_error /"
+  }
+  sanitize memcheck '-CudaParity.MiningOnALargeBatch:CudaModule.*:CudaDevice.*'
+  sanitize racecheck 'CudaParity.Mine*:CudaParity.Triplet*:CudaParity.BatchNorm*'
+else
+  say "sanitizer skipped_not_found"
 fi
 
 rm -rf "$tmp"
