@@ -228,7 +228,8 @@ if [[ -x "$trine" ]]; then
     grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/bench_$name.log" | sed "s/^/bench_${name}./"
   }
   bench mining 45 --batch 1800 --dim 128
-  bench w1 90 --data "$here/data/mnist" --epochs 1
+  # --threads 2 on both sides: the CPU threads the peers take by default (they prepare batches).
+  bench w1 90 --data "$here/data/mnist" --epochs 1 --threads 2
   w1_done=1
 else
   say "trine_program skipped_not_packed"
@@ -240,7 +241,7 @@ if command -v python3 >/dev/null && env LD_LIBRARY_PATH="$orig_ld" python3 -c "i
   have_torch=1
   say "torch_version $(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; print(torch.__version__)')"
   step torch_mnist 90 env LD_LIBRARY_PATH="$orig_ld" \
-    python3 "$here/torch_mnist.py" --device cuda --data "$here/data/mnist" --epochs 1
+    python3 "$here/torch_mnist.py" --device cuda --data "$here/data/mnist" --epochs 1 --threads 2
   grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/torch_mnist.log" | sed 's/^/torch_mnist./'
 else
   say "torch_mnist skipped_no_pytorch"
@@ -252,11 +253,11 @@ if [[ -f "$here/data/faces64.tar.gz" ]] && mkdir -p "$tmp/faces64" &&
   tar -xzf "$here/data/faces64.tar.gz" -C "$tmp/faces64"; then
   say "faces64_images $(find "$tmp/faces64/lfw" -name '*.jpg' | wc -l)"
   if [[ -x "$trine" && -n "${w1_done:-}" ]]; then
-    bench w2 60 --faces "$tmp/faces64" --epochs 3
+    bench w2 60 --faces "$tmp/faces64" --epochs 3 --threads 2
   fi
   if [[ -n "${have_torch:-}" ]]; then
     step torch_lfw 90 env LD_LIBRARY_PATH="$orig_ld" python3 "$here/torch_lfw_device.py" \
-      --device cuda --peer "$here/torch_lfw.py" --faces "$tmp/faces64" --epochs 3
+      --device cuda --peer "$here/torch_lfw.py" --faces "$tmp/faces64" --epochs 3 --threads 2
     grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/torch_lfw.log" | sed 's/^/torch_lfw./'
   else
     say "torch_lfw skipped_no_pytorch"
