@@ -5,7 +5,7 @@
 #
 #   scripts/gpu-check.sh            # builds build-gpu/ (Release, TRINE_CUDA=ON), packs build-gpu/pack
 #
-# build-gpu/pack/ then holds everything the check needs (~35 MB): the CUDA test binaries, the
+# build-gpu/pack/ then holds everything the check needs (~55 MB): the CUDA test binaries, the
 # `trine` program, libtrine.so and its CUDA module libtrine_cuda.so, the shared libraries that
 # may be missing there (OpenBLAS, gzipped, with libgfortran/libquadmath; libcudart; zlib;
 # libstdc++ as a fallback), MNIST's four .gz files, LFW resized to 64x64 (data/faces64.tar.gz,
