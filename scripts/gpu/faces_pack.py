@@ -54,7 +54,8 @@ def main():
                         continue
                     path = os.path.join(root, n, f)
                     try:
-                        im = Image.open(path).convert('RGB')
+                        with Image.open(path) as src:
+                            im = src.convert('RGB')
                     except OSError as e:
                         raise SystemExit(f'faces_pack.py: {path}: {e}')
                     buf = io.BytesIO()

@@ -2,7 +2,7 @@
 """The W2 peer, ../shared/peers/torch_lfw.py, on a chosen device (it runs on the CPU only).
 
 This runs the peer's own main() (its splits, decoding, FaceNetS, P x K batches, flips, loss,
-Adam, evaluation and printed figures), with four of its pieces wrapped so that the work is done
+Adam, evaluation and printed figures), with five of its pieces wrapped so that the work is done
 on DEVICE, as ../shared/peers/torch_mnist.py --device does for W1:
   - FaceNetS: built on the CPU from the peer's seed (the same weights as a CPU run), then moved;
   - to_input: the peer's CPU gather, flip and normalize, then one copy of the batch to DEVICE;
