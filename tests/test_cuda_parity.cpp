@@ -693,13 +693,14 @@ TEST_F(CudaParity, Pooling) {
   }
 }
 
-// Sets the generic convolution's chunk budget (TRINE_CONV_WORKSPACE) while in scope; null
-// leaves the backend's own.
-struct ConvWorkspace {
-  explicit ConvWorkspace(const char* bytes) {
-    if (bytes) setenv("TRINE_CONV_WORKSPACE", bytes, 1);
+// Sets an environment variable while in scope (a null value leaves it unset), then unsets it:
+// TRINE_CONV_WORKSPACE (the generic convolution's chunk budget), TRINE_CUDA_MINING_WORKSPACE.
+struct ScopedEnv {
+  ScopedEnv(const char* var, const char* value) : name(var) {
+    if (value) setenv(var, value, 1);
   }
-  ~ConvWorkspace() { unsetenv("TRINE_CONV_WORKSPACE"); }
+  ~ScopedEnv() { unsetenv(name); }
+  const char* name;
 };
 
 // conv2d_forward/backward (composites): the CPU's per-image path against the CUDA backend's
@@ -713,17 +714,17 @@ TEST_F(CudaParity, Conv2dComposite) {
       {4, 6, 5, 1, 1, 1, 1, 0, 0, 0, 0},
   };
   uint32_t seed = 350;
-  for (ConvGeom g : geoms)
+  for (ConvGeom g : geoms) {
+    g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
+    g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
     for (int64_t per_chunk : {0, 2}) {  // images per chunk (0: the backend's budget)
-      g.OH = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
-      g.OW = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
       const int64_t N = 5, M = 5, K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
       const double atol = 1e-5 * std::sqrt(static_cast<double>(K)), rtol = 1e-4;
       SCOPED_TRACE("C " + std::to_string(g.C) + " H " + std::to_string(g.H) + " W " +
                    std::to_string(g.W) + " k " + std::to_string(g.kh) + "x" + std::to_string(g.kw) +
                    (per_chunk ? ", chunks of " + std::to_string(per_chunk) + " images" : ""));
       const std::string bytes = std::to_string(per_chunk * K * ohw * 4);
-      ConvWorkspace budget(per_chunk ? bytes.c_str() : nullptr);
+      ScopedEnv budget("TRINE_CONV_WORKSPACE", per_chunk ? bytes.c_str() : nullptr);
       auto x = pair(uniform(N * chw, ++seed));
       auto w = pair(uniform(M * K, ++seed));
       auto bias = pair(uniform(M, ++seed));
@@ -754,6 +755,7 @@ TEST_F(CudaParity, Conv2dComposite) {
         EXPECT_TRUE(close(gb.g.download(), gb.c.download(), atol, rtol)) << "gb";
       }
     }
+  }
 }
 
 TEST_F(CudaParity, Conv2dWorkspaceFromTheEnvironmentIsChecked) {
@@ -763,7 +765,7 @@ TEST_F(CudaParity, Conv2dWorkspaceFromTheEnvironmentIsChecked) {
   auto w = pair(uniform(9, 361));
   auto y = pair(filled<float>(16, kGarbage));
   for (const char* bad : {"abc", "0", "-5", "12x", ""}) {
-    ConvWorkspace budget(bad);
+    ScopedEnv budget("TRINE_CONV_WORKSPACE", bad);
     EXPECT_THROW(
         {
           try {
@@ -940,13 +942,6 @@ TEST_F(CudaParity, MineAnchorPairs) {
   }
 }
 
-// Forces the CUDA mining kernels onto their global-memory workspace (the path for batches too
-// large for shared memory) while in scope.
-struct ForceMiningWorkspace {
-  ForceMiningWorkspace() { setenv("TRINE_CUDA_MINING_WORKSPACE", "1", 1); }
-  ~ForceMiningWorkspace() { unsetenv("TRINE_CUDA_MINING_WORKSPACE"); }
-};
-
 void semihard_cases(Backend& cpu, Backend& gpu) {
   for (const MiningBatch& m : mining_batches()) {
     SCOPED_TRACE("B " + std::to_string(m.B));
@@ -967,7 +962,8 @@ TEST_F(CudaParity, MineSemihard) {
 }
 
 TEST_F(CudaParity, MineSemihardThroughTheWorkspace) {
-  ForceMiningWorkspace force;
+  // The global-memory workspace of the mining kernels (for batches too big for shared memory).
+  ScopedEnv force("TRINE_CUDA_MINING_WORKSPACE", "1");
   semihard_cases(*cpu, *gpu);
 }
 
@@ -1010,7 +1006,8 @@ TEST_F(CudaParity, TripletSetLoss) {
 }
 
 TEST_F(CudaParity, TripletSetLossThroughTheWorkspace) {
-  ForceMiningWorkspace force;
+  // The global-memory workspace of the mining kernels (for batches too big for shared memory).
+  ScopedEnv force("TRINE_CUDA_MINING_WORKSPACE", "1");
   triplet_set_cases(*cpu, *gpu, mining_batches(false));
 }
 
