@@ -141,6 +141,8 @@ step() {
   if ((rc != 0)); then say "${name}_error $(tail -n 1 "$out/$name.log" | cut -c1-300)"; fi
   return $rc
 }
+# figures NAME: the `name value` lines of step NAME's output, as NAME.name value.
+figures() { grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/$1.log" | sed "s/^/$1./"; }
 
 while read -r k v; do say "pack_$k $v"; done <"$here/MANIFEST"
 
@@ -225,43 +227,41 @@ if [[ -x "$trine" ]]; then
       shift 2
     done
     step "bench_$name" "$budget" "$trine" bench "$name" "${args[@]}"
-    grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/bench_$name.log" | sed "s/^/bench_${name}./"
+    figures "bench_$name"
   }
   bench mining 45 --batch 1800 --dim 128
   # --threads 2 on both sides: the CPU threads the peers take by default (they prepare batches).
   bench w1 90 --data "$here/data/mnist" --epochs 1 --threads 2
-  w1_done=1
 else
   say "trine_program skipped_not_packed"
 fi
 
-# ---- the PyTorch peer (its own libraries: the system's LD_LIBRARY_PATH, not the pack's)
-have_torch=""
-if command -v python3 >/dev/null && env LD_LIBRARY_PATH="$orig_ld" python3 -c "import torch" 2>/dev/null; then
-  have_torch=1
-  say "torch_version $(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; print(torch.__version__)')"
-  step torch_mnist 90 env LD_LIBRARY_PATH="$orig_ld" \
-    python3 "$here/torch_mnist.py" --device cuda --data "$here/data/mnist" --epochs 1 --threads 2
-  grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/torch_mnist.log" | sed 's/^/torch_mnist./'
-else
-  say "torch_mnist skipped_no_pytorch"
+# ---- the PyTorch peers (their own libraries: the system's LD_LIBRARY_PATH, not the pack's)
+torch_version=""
+if command -v python3 >/dev/null; then
+  torch_version=$(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)
 fi
+say "torch_version ${torch_version:-not_found}"
+peer() {  # peer NAME BUDGET SCRIPT [args]...: python3 SCRIPT --device cuda [args] as step NAME
+  local name=$1 budget=$2 script=$3
+  shift 3
+  if [[ -z "$torch_version" ]]; then
+    say "${name} skipped_no_pytorch"
+    return 0
+  fi
+  step "$name" "$budget" env LD_LIBRARY_PATH="$orig_ld" python3 "$here/$script" --device cuda "$@"
+  figures "$name"
+}
+peer torch_mnist 90 torch_mnist.py --data "$here/data/mnist" --epochs 1 --threads 2
 
 # ---- W2 on LFW resized to 64x64 on the build machine (scripts/gpu/faces_pack.py): both engines
 # read the same files; each one's resize from 64 to 64 is a copy. 3 epochs (192 steps) each.
 if [[ -f "$here/data/faces64.tar.gz" ]] && mkdir -p "$tmp/faces64" &&
   tar -xzf "$here/data/faces64.tar.gz" -C "$tmp/faces64"; then
   say "faces64_images $(find "$tmp/faces64/lfw" -name '*.jpg' | wc -l)"
-  if [[ -x "$trine" && -n "${w1_done:-}" ]]; then
-    bench w2 60 --faces "$tmp/faces64" --epochs 3 --threads 2
-  fi
-  if [[ -n "${have_torch:-}" ]]; then
-    step torch_lfw 90 env LD_LIBRARY_PATH="$orig_ld" python3 "$here/torch_lfw_device.py" \
-      --device cuda --peer "$here/torch_lfw.py" --faces "$tmp/faces64" --epochs 3 --threads 2
-    grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/torch_lfw.log" | sed 's/^/torch_lfw./'
-  else
-    say "torch_lfw skipped_no_pytorch"
-  fi
+  if [[ -x "$trine" ]]; then bench w2 60 --faces "$tmp/faces64" --epochs 3 --threads 2; fi
+  peer torch_lfw 90 torch_lfw_device.py --peer "$here/torch_lfw.py" --faces "$tmp/faces64" \
+    --epochs 3 --threads 2
 else
   say "bench_w2_status skipped_no_faces64_in_pack"
 fi
