@@ -10,6 +10,7 @@
 #include "engine/backend.h"
 #include "engine/error.h"
 #include "losses/contrastive_loss.h"
+#include "losses/distance.h"
 #include "losses/ntxent_loss.h"
 #include "losses/triplet_loss.h"
 
@@ -23,10 +24,9 @@ int run(cli::Args& args) {
       args.choice("loss", "triplet", {"triplet", "contrastive", "ntxent", "supcon"}, "the loss");
   const std::string dist =
       args.str("distance", "euclidean",
-               "lp:P (minkowski:P) | euclidean[:centred] | lp2sq[:centred] | "
-               "manhattan | cosine | dot | jaccard | mahalanobis[:RANK] "
-               "(untrained here: L is the identity, or with RANK a seeded random "
-               "RANK x D projection)");
+               std::string(kDistanceSpecs) +
+                   " (untrained here: L is the identity, or with RANK a seeded random RANK x D "
+                   "projection)");
   const double margin = args.number("margin", 0.2, "triplet margin", 0, 1e6);
   const std::string miner = args.str(
       "miner", "batch-all",

@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "losses/contrastive_loss.h"
+#include "losses/distance.h"
 #include "losses/ntxent_loss.h"
 #include "losses/triplet_loss.h"
 
@@ -13,10 +14,8 @@ namespace trine::cli {
 MetricConfig read_metric_flags(Args& a, const MetricConfig& d, int64_t dim) {
   MetricConfig c;
   c.loss = a.choice("loss", d.loss, {"triplet", "contrastive", "ntxent", "supcon"}, "metric loss");
-  c.distance = a.str(
-      "distance", d.distance,
-      "lp:P (minkowski:P) | euclidean[:centred] | lp2sq[:centred] | manhattan | cosine | dot | "
-      "jaccard | mahalanobis[:RANK] (RANK from 1 to the embedding size)");
+  c.distance = a.str("distance", d.distance,
+                     std::string(kDistanceSpecs) + " (RANK from 1 to the embedding size)");
   c.miner = a.str("miner", d.miner,
                   "triplet miner: none | batch-all | batch-hard | semi-hard:facenet | "
                   "semi-hard:tfa | semi-hard:band | easy | hard | window:LO:HI");

@@ -89,6 +89,10 @@ class MahalanobisDistance : public Distance {
 // manhattan (lp:1), cosine, dot, jaccard, mahalanobis[:RANK] (needs `dim`, the embedding size).
 // Throws UsageError otherwise.
 std::shared_ptr<Distance> parse_distance(const std::string& spec, int64_t dim = 0);
+// The specs parse_distance accepts, as one line for --distance's help.
+inline constexpr const char* kDistanceSpecs =
+    "lp:P (minkowski:P) | euclidean[:centred] | lp2sq[:centred] | manhattan | cosine | dot | "
+    "jaccard | mahalanobis[:RANK]";
 
 // Differentiable building blocks, broadcasting x and y over all but the last dim and reducing
 // it: Minkowski (p, optionally squared) and soft Jaccard. Used by the classes above.
