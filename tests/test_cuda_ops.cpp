@@ -23,6 +23,7 @@
 #include "engine/random.h"
 #include "engine/tensor.h"
 #include "layers/linear.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
@@ -162,8 +163,7 @@ std::pair<Tensor, Tensor> check_op(const std::string& name, const std::vector<In
 class CudaOps : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!cuda_built()) GTEST_SKIP() << "trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)";
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU is visible: CPU-vs-CUDA parity needs one";
+    if (const std::string why = test::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   }
 };
 

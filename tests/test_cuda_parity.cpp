@@ -26,6 +26,7 @@
 #include "engine/error.h"
 #include "engine/tensor.h"
 #include "support/run_program.h"
+#include "support/test_util.h"
 
 namespace trine {
 namespace {
@@ -141,8 +142,7 @@ template <typename T>
 class CudaParity : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!cuda_built()) GTEST_SKIP() << "trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)";
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU is visible: CPU-vs-CUDA parity needs one";
+    if (const std::string why = test::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
     cpu = &backend_for(Device::cpu());
     gpu = &backend_for(Device::cuda(0));
   }

@@ -40,8 +40,7 @@ namespace {
 constexpr int64_t kP = 8, kK = 16, kSteps = 6;
 
 TEST(CudaTraining, W1StepsMatchTheCpuRun) {
-  if (!cuda_built()) GTEST_SKIP() << "trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)";
-  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU is visible: the GPU run needs one";
+  if (const std::string why = test::cuda_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
   const Device gpu = Device::cuda(0);
   manual_seed(3);
   std::shared_ptr<Sequential> cpu_net = make_mnist_w1(64);

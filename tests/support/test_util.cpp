@@ -11,6 +11,9 @@
 #include <sstream>
 #include <utility>
 
+#include "engine/backend.h"
+#include "engine/cuda/cuda_api.h"
+
 namespace trine::test {
 
 std::vector<float> random_values(size_t n, uint64_t seed, float lo, float hi) {
@@ -295,6 +298,17 @@ std::pair<Tensor, std::vector<int32_t>> pattern_batch(int step, int64_t P, int64
 void append_to_string(void* context, void* data, int size) {
   static_cast<std::string*>(context)->append(static_cast<const char*>(data),
                                              static_cast<size_t>(size));
+}
+
+std::string cuda_unavailable_reason() {
+  if (!cuda_built()) return "trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)";
+  if (cuda_available()) return "";
+  try {
+    (void)backend_for(Device::cuda(0));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no CUDA GPU is visible";
 }
 
 }  // namespace trine::test

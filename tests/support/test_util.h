@@ -45,6 +45,11 @@ Tensor distinct_tensor(const Shape& shape, uint64_t seed, float spacing = 0.05f,
 ::testing::AssertionResult gradcheck_ok(const GradcheckFn& fn, const std::vector<Tensor>& inputs,
                                         const GradcheckOptions& options = {});
 
+// Why the CUDA tests cannot run here, as a skip reason; empty when a GPU is usable. Names the
+// error that asking for cuda:0 gives (cudaGetDeviceCount's code, say, which tells a driver too
+// old for the toolkit from no GPU at all).
+std::string cuda_unavailable_reason();
+
 // Runs `fn`, expects it to throw E, and checks that what() contains every string in `parts`.
 template <typename E, typename F>
 ::testing::AssertionResult throws_with(F&& fn, const std::vector<std::string>& parts) {
