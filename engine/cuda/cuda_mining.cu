@@ -369,10 +369,14 @@ void CudaBackend::mine_anchor_pairs(const float* D, const int32_t* labels, int64
 
 namespace {
 
-// Lets `kernel` use `bytes` of dynamic shared memory (needed above 48 KiB).
+// Lets `kernel` use `bytes` of dynamic shared memory. Without opting in, a block's static and
+// dynamic shared memory together must fit in 48 KiB, so the static part counts too: at B = 4096
+// the dynamic 48 KiB alone fit, but not beside the kernels' static arrays.
 template <typename K>
 void allow_shared(K kernel, size_t bytes) {
-  if (bytes > 48 * 1024)
+  cudaFuncAttributes attr{};
+  TRINE_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+  if (attr.sharedSizeBytes + bytes > 48 * 1024)
     TRINE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(bytes)));
 }

@@ -11,8 +11,8 @@
 #
 #   scripts/cuda_emu/run.sh [gtest args...]      e.g. --gtest_filter=CudaParity.Mine*
 #
-# Without arguments it runs every test but CudaParity.MiningOnALargeBatch (B = 4500, which ran
-# over 25 minutes here without finishing); give it as the filter to run it alone.
+# Without arguments it runs every test but CudaParity.MiningOnALargeBatch (B = 4096 and 4500: it
+# ran over 25 minutes here without finishing); give it as the filter to run it alone.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${TRINE_EMU_BUILD:-$here/../../build-emu}

@@ -182,3 +182,12 @@ template <typename T>
 cudaError_t cudaFuncSetAttribute(T*, cudaFuncAttribute, int) {
   return cudaSuccess;
 }
+// The emulation cannot see a kernel's static __shared__ arrays (they are plain statics here).
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes;
+};
+template <typename T>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, T*) {
+  attr->sharedSizeBytes = 0;
+  return cudaSuccess;
+}
