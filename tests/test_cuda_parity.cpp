@@ -276,6 +276,12 @@ TEST_F(CudaParity, AllocatorReusesBlocksAfterWarmUp) {
   EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
   gpu->empty_cache();
   EXPECT_EQ(gpu->allocator_stats().bytes_cached, 0);
+  // A new peak measurement starts from what is in use now (`trine bench mining` measures each
+  // miner's peak memory from there).
+  EXPECT_GE(after.peak_bytes_in_use, before.bytes_in_use + (int64_t{1} << 20));
+  gpu->reset_peak_memory();
+  const AllocatorStats reset = gpu->allocator_stats();
+  EXPECT_EQ(reset.peak_bytes_in_use, reset.bytes_in_use);
 }
 
 // ---------------------------------------------------------------------------- fills and casts
