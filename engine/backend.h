@@ -148,7 +148,9 @@ class Backend {
   virtual void reduce(ReduceOp op, const float* x, float* out, int32_t* index, int64_t outer,
                       int64_t n, int64_t inner) = 0;
 
-  // ---- indexing, with x viewed as [outer, n, inner]
+  // ---- indexing, with x viewed as [outer, n, inner]. The ops check indices on the host when they
+  // are there; a device backend must treat an index outside [0, n) as naming no element (out gets
+  // 0, nothing is added), never touch memory for it.
   // out[o, j, i] = x[o, idx[j], i] for j < n_idx.
   virtual void index_select(const float* x, int64_t outer, int64_t n, int64_t inner,
                             const int32_t* idx, int64_t n_idx, float* out) = 0;

@@ -74,7 +74,9 @@ Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to `shape` (co
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 // Elements start..end-1 (negative counts from the end) with a step along `dim`.
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
-// Rows `index` (I32, 1-D) along `dim`; repeated indices accumulate in backward.
+// Rows `index` (I32, 1-D) along `dim`; repeated indices accumulate in backward. An index out of
+// range is an error on the CPU; on a GPU (not checked there: that would cost a round trip to the
+// host) it reads as 0 and its gradient is dropped. Same for gather.
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 // out[..., j, ...] = x[..., index[..., j, ...], ...] along `dim` (torch.gather).
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);

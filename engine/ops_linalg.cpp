@@ -73,6 +73,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   float beta = 0.f;
   if (b.defined()) {
     detail::check_float(b, "linear", "bias");
+    detail::check_same_device(x, b, "linear");
     TRINE_CHECK(b.dim() == 1 && b.size(0) == out_f, "linear: bias ", b.shape_str(),
                 " does not match weight ", w.shape_str());
     x.backend().copy_strided(b.data(), {0, 1}, out.data(), out.strides(), out.shape());

@@ -46,9 +46,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOpt
   detail::check_same_device(x, w, "conv2d");
   const ConvGeom g = conv_geom(x, w, o);
   const int64_t N = x.size(0), M = w.size(0);
-  if (b.defined())
+  if (b.defined()) {
+    detail::check_float(b, "conv2d", "bias");
+    detail::check_same_device(x, b, "conv2d");
     TRINE_CHECK(b.dim() == 1 && b.size(0) == M, "conv2d: bias ", b.shape_str(), " for ", M,
                 " output channels");
+  }
   Tensor out = Tensor::empty({N, M, g.OH, g.OW}, x.device());
   x.backend().conv2d_forward(x.data(), w.data(), b.defined() ? b.data() : nullptr, g, N, M,
                              out.data());
@@ -115,6 +118,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   auto chan = [&](const Tensor& t, const char* what) {
     if (!t.defined()) return t;
     detail::check_float(t, "batch_norm", what);
+    detail::check_same_device(x, t, "batch_norm");
     TRINE_CHECK(t.dim() == 1 && t.size(0) == C, "batch_norm: ", what, " of shape ", t.shape_str(),
                 " for ", C, " channels");
     return t.reshape({1, C, 1});

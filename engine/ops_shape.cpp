@@ -29,7 +29,9 @@ void around(const Shape& s, int64_t dim, int64_t& outer, int64_t& n, int64_t& in
 }
 
 void check_index_range(const Tensor& index, int64_t n, const char* op) {
-  if (!index.device().is_cpu()) return;  // device kernels skip out-of-range indices
+  // On a GPU this would cost a copy to the host and a wait per op; its kernels read an index
+  // outside [0, n) as naming no element instead (backend.h).
+  if (!index.device().is_cpu()) return;
   const int32_t* p = index.int_data();
   for (int64_t i = 0; i < index.numel(); ++i)
     TRINE_CHECK(p[i] >= 0 && p[i] < n, op, ": index ", p[i], " at position ", i,

@@ -241,6 +241,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::add_(const Tensor& other, float alpha) {
   TRINE_CHECK(other.shape() == shape(), "add_: shapes ", shape_str(), " and ", other.shape_str());
+  TRINE_CHECK(other.device() == device(), "add_: tensors on different devices (", device().str(),
+              " and ", other.device().str(), ")");
   Tensor o = other.detach();
   if (alpha != 1.f) {
     NoGradGuard ng;

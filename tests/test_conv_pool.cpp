@@ -177,6 +177,11 @@ TEST(Conv2d, Errors) {
   EXPECT_THROW(conv2d(x, Tensor::zeros({2, 3, 6, 6}), Tensor()), Error);
   EXPECT_THROW(conv2d(x, Tensor::zeros({2, 3, 3, 3}), Tensor(), {0, 1, 0, 0}), Error);
   EXPECT_THROW(conv2d(x, Tensor::zeros({2, 3, 3, 3}), Tensor::zeros({3})), Error);
+  EXPECT_TRUE(test::throws_with<Error>(
+      [&] {
+        conv2d(x, Tensor::zeros({2, 3, 3, 3}), Tensor::from_ints({0, 0}));
+      },
+      {"conv2d", "bias", "float32", "int32"}));
 }
 
 // ------------------------------------------------------------------------------ pooling

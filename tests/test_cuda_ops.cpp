@@ -18,6 +18,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cuda/cuda_api.h"
+#include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/random.h"
@@ -477,6 +478,24 @@ TEST_F(CudaOps, ModuleToMovesParametersInPlace) {
   gpu_layer.to(Device::cpu());
   EXPECT_TRUE(gpu_layer.weight.device().is_cpu());
   EXPECT_TRUE(close(gpu_layer.weight, cpu_layer.weight, 0, 0));
+}
+
+// An op hands each operand's pointer to a kernel: a CPU bias beside a CUDA input would be a host
+// pointer in a kernel, a fault that every later CUDA call reports. Each is refused, by op name.
+TEST_F(CudaOps, OperandsOnAnotherDeviceAreRefused) {
+  const Tensor bias = rnd({4});  // on the CPU
+  const Tensor x = rnd({2, 3}).to(kCuda), w = rnd({4, 3}).to(kCuda);
+  EXPECT_TRUE(test::throws_with<Error>([&] { (void)linear(x, w, bias); },
+                                       {"linear", "different devices", "cuda:0", "cpu"}));
+  const Tensor img = rnd({1, 2, 5, 5}).to(kCuda), k = rnd({4, 2, 3, 3}).to(kCuda);
+  EXPECT_TRUE(test::throws_with<Error>([&] { (void)conv2d(img, k, bias); },
+                                       {"conv2d", "different devices"}));
+  const Tensor feats = rnd({3, 4}).to(kCuda);
+  EXPECT_TRUE(test::throws_with<Error>(
+      [&] { (void)batch_norm(feats, bias, Tensor(), Tensor(), Tensor(), true); },
+      {"batch_norm", "different devices"}));
+  Tensor acc = Tensor::zeros({4}, kCuda);
+  EXPECT_TRUE(test::throws_with<Error>([&] { acc.add_(bias); }, {"add_", "different devices"}));
 }
 
 // A few optimizer steps on the same parameters and gradients: atol 1e-6, rtol 1e-5.

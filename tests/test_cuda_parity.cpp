@@ -564,6 +564,43 @@ TEST_F(CudaParity, GatherAndScatterAdd) {
   EXPECT_TRUE(close(x.g.download(), x.c.download(), 1e-6, 1e-6));
 }
 
+// backend.h: on a device, an index outside [0, n) names no element (the ops check only indices on
+// the CPU): it reads as 0 and adds nothing, and touches no memory. Expected values: plain loops.
+TEST_F(CudaParity, IndexKernelsSkipIndicesOutOfRange) {
+  const int64_t outer = 2, n = 3, inner = 2;
+  const std::vector<int32_t> idx = {1, -1, 3, 0, INT32_MAX, INT32_MIN};
+  const auto n_idx = static_cast<int64_t>(idx.size());
+  const std::vector<float> x = uniform(outer * n * inner, 5), g = uniform(outer * n_idx * inner, 6);
+  std::vector<float> want(g.size()), want_x = x;
+  std::vector<int32_t> per_element(g.size());  // gather's indices: idx[j] at every [o, j, i]
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < n_idx; ++j)
+      for (int64_t i = 0; i < inner; ++i) {
+        const int64_t p = (o * n_idx + j) * inner + i, k = idx[j];
+        per_element[p] = idx[j];
+        if (k < 0 || k >= n) continue;
+        want[p] = x[(o * n + k) * inner + i];
+        want_x[(o * n + k) * inner + i] += g[p];
+      }
+  auto grads = pair(g);
+  {
+    auto xs = pair(x);
+    auto index = pair(idx);
+    auto out = pair(filled<float>(g.size(), kGarbage));
+    gpu->index_select(xs.g.get(), outer, n, inner, index.g.get(), n_idx, out.g.get());
+    EXPECT_TRUE(equal(out.g.download(), want)) << "index_select";
+    gpu->index_add(grads.g.get(), outer, n, inner, index.g.get(), n_idx, xs.g.get());
+    EXPECT_TRUE(equal(xs.g.download(), want_x)) << "index_add";  // one add per element
+  }
+  auto xs = pair(x);
+  auto index = pair(per_element);
+  auto out = pair(filled<float>(g.size(), kGarbage));
+  gpu->gather(xs.g.get(), outer, n, inner, index.g.get(), n_idx, out.g.get());
+  EXPECT_TRUE(equal(out.g.download(), want)) << "gather";
+  gpu->scatter_add(grads.g.get(), outer, n, inner, index.g.get(), n_idx, xs.g.get());
+  EXPECT_TRUE(equal(xs.g.download(), want_x)) << "scatter_add";
+}
+
 // ---------------------------------------------------------------------------- GEMM
 
 // cuBLAS (FP32, no TF32) and OpenBLAS sum in different orders: atol 1e-5 sqrt(k), rtol 1e-5 for

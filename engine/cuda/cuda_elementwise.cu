@@ -407,12 +407,19 @@ __global__ void reduce_combine_kernel(const double* part_v, const int32_t* part_
 
 // ------------------------------------------------------------------------------ indexing kernels
 
+// An index outside [0, n) names no element (backend.h): it reads as 0 and adds nothing, so a bad
+// index can never fault the device (a fault is sticky: every later CUDA call would fail).
+__device__ __forceinline__ bool in_range(int32_t k, int64_t n) {
+  return k >= 0 && k < n;
+}
+
 // out[o, j, i] = x[o, idx[j], i]
 __global__ void index_select_kernel(const float* x, int64_t outer, int64_t n, int64_t inner,
                                     const int32_t* idx, int64_t n_idx, float* out) {
   TRINE_CUDA_KERNEL_LOOP(p, outer * n_idx * inner) {
     const int64_t i = p % inner, j = (p / inner) % n_idx, o = p / (inner * n_idx);
-    out[p] = x[(o * n + idx[j]) * inner + i];
+    const int32_t k = idx[j];
+    out[p] = in_range(k, n) ? x[(o * n + k) * inner + i] : 0.f;
   }
 }
 
@@ -421,7 +428,8 @@ __global__ void index_add_kernel(const float* g, int64_t outer, int64_t n, int64
                                  const int32_t* idx, int64_t n_idx, float* x) {
   TRINE_CUDA_KERNEL_LOOP(p, outer * n_idx * inner) {
     const int64_t i = p % inner, j = (p / inner) % n_idx, o = p / (inner * n_idx);
-    atomicAdd(x + (o * n + idx[j]) * inner + i, g[p]);
+    const int32_t k = idx[j];
+    if (in_range(k, n)) atomicAdd(x + (o * n + k) * inner + i, g[p]);
   }
 }
 
@@ -430,7 +438,8 @@ __global__ void gather_kernel(const float* x, int64_t outer, int64_t n, int64_t 
                               const int32_t* idx, int64_t n_idx, float* out) {
   TRINE_CUDA_KERNEL_LOOP(p, outer * n_idx * inner) {
     const int64_t o = p / (n_idx * inner), i = p % inner;
-    out[p] = x[(o * n + idx[p]) * inner + i];
+    const int32_t k = idx[p];
+    out[p] = in_range(k, n) ? x[(o * n + k) * inner + i] : 0.f;
   }
 }
 
@@ -439,7 +448,8 @@ __global__ void scatter_add_kernel(const float* g, int64_t outer, int64_t n, int
                                    const int32_t* idx, int64_t n_idx, float* x) {
   TRINE_CUDA_KERNEL_LOOP(p, outer * n_idx * inner) {
     const int64_t o = p / (n_idx * inner), i = p % inner;
-    atomicAdd(x + (o * n + idx[p]) * inner + i, g[p]);
+    const int32_t k = idx[p];
+    if (in_range(k, n)) atomicAdd(x + (o * n + k) * inner + i, g[p]);
   }
 }
 
