@@ -2,6 +2,7 @@
 #include "engine/allocator.h"
 
 #include <bit>
+#include <exception>
 
 #include "engine/error.h"
 
@@ -13,7 +14,12 @@ CachingAllocator::CachingAllocator(std::string device_name, RawAlloc raw_alloc, 
       raw_free_(std::move(raw_free)) {}
 
 CachingAllocator::~CachingAllocator() {
-  empty_cache();
+  // A destructor must not throw: a raw free that fails (a CUDA context already in error, say)
+  // leaves the rest of the cache to the process's end.
+  try {
+    empty_cache();
+  } catch (const std::exception&) {
+  }
 }
 
 size_t CachingAllocator::round_size(size_t bytes) {
@@ -39,9 +45,7 @@ void* CachingAllocator::allocate(size_t bytes) {
   }
   void* ptr = raw_alloc_(size);
   if (!ptr && !free_.empty()) {  // out of memory: give the cache back and retry once
-    for (auto& [s, p] : free_) raw_free_(p), ++stats_.system_frees;
-    free_.clear();
-    stats_.bytes_cached = 0;
+    release_cache();
     ptr = raw_alloc_(size);
   }
   TRINE_CHECK(ptr, "out of memory on ", device_name_, ": could not allocate ", bytes, " bytes (",
@@ -77,12 +81,18 @@ AllocatorStats CachingAllocator::stats() const {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [size, ptr] : free_) {
-    raw_free_(ptr);
+  release_cache();
+}
+
+void CachingAllocator::release_cache() {
+  // Each block leaves the list before it is freed: if a raw free throws, the blocks still
+  // listed are the ones not yet freed, and none can be handed out or freed twice.
+  while (!free_.empty()) {
+    auto node = free_.extract(free_.begin());
+    stats_.bytes_cached -= static_cast<int64_t>(node.key());
+    raw_free_(node.mapped());
     ++stats_.system_frees;
   }
-  free_.clear();
-  stats_.bytes_cached = 0;
 }
 
 }  // namespace trine

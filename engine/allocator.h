@@ -34,6 +34,8 @@ class CachingAllocator {
   static size_t round_size(size_t bytes);
 
  private:
+  void release_cache();  // empty_cache with mutex_ held
+
   std::string device_name_;
   RawAlloc raw_alloc_;
   RawFree raw_free_;

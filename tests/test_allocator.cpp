@@ -85,6 +85,7 @@ TEST(Allocator, RoundSizeProperties) {
 struct CountingRaw {
   int allocs = 0, frees = 0;
   bool fail = false;
+  int throw_at_free = 0;  // the raw free with this number (1-based) throws and frees nothing
   std::set<void*> live;
 };
 
@@ -99,8 +100,8 @@ CachingAllocator make_counting(CountingRaw& raw) {
         return p;
       },
       [&raw](void* p) {
-        ++raw.frees;
-        raw.live.erase(p);
+        if (++raw.frees == raw.throw_at_free) throw Error("raw free failed");
+        EXPECT_EQ(raw.live.erase(p), 1u) << "freed twice";
         std::free(p);
       });
 }
@@ -167,6 +168,31 @@ TEST(Allocator, OutOfMemoryReleasesTheCacheThenThrows) {
   void* q = a.allocate(100000);
   EXPECT_NE(q, nullptr);
   a.deallocate(q);
+}
+
+// A raw free that throws (cudaFree on a context in error, say) leaves the blocks not yet freed in
+// the cache, frees none twice, and never escapes the destructor.
+TEST(Allocator, AFailingRawFreeNeitherRepeatsNorEscapes) {
+  CountingRaw raw;
+  {
+    CachingAllocator a = make_counting(raw);
+    void* blocks[3] = {a.allocate(1000), a.allocate(5000), a.allocate(9000)};
+    for (void* p : blocks) a.deallocate(p);
+    raw.throw_at_free = 2;
+    EXPECT_TRUE(test::throws_with<Error>([&] { a.empty_cache(); }, {"raw free failed"}));
+    EXPECT_EQ(a.stats().system_frees, 1);
+    // Smallest first: 1000's block was freed, 5000's failed, 9000's is still cached.
+    EXPECT_EQ(a.stats().bytes_cached, static_cast<int64_t>(CachingAllocator::round_size(9000)));
+    a.empty_cache();  // frees the last one, and no other
+    EXPECT_EQ(raw.frees, 3);
+    EXPECT_EQ(a.stats().bytes_cached, 0);
+    EXPECT_EQ(raw.live.size(), 1u);  // the block whose free failed
+    void* p = a.allocate(3000);
+    a.deallocate(p);
+    raw.throw_at_free = raw.frees + 1;  // the destructor's free throws: caught there
+  }
+  EXPECT_EQ(raw.live.size(), 2u);
+  for (void* p : raw.live) std::free(p);
 }
 
 TEST(Allocator, TensorsReturnMemoryWhenReleased) {
