@@ -583,22 +583,23 @@ TEST_F(CudaParity, IndexKernelsSkipIndicesOutOfRange) {
         want_x[(o * n + k) * inner + i] += g[p];
       }
   auto grads = pair(g);
-  {
+  // index_select + index_add with idx, then gather + scatter_add with per_element: the same values.
+  for (bool gathers : {false, true}) {
+    SCOPED_TRACE(gathers ? "gather, scatter_add" : "index_select, index_add");
     auto xs = pair(x);
-    auto index = pair(idx);
+    auto index = pair(gathers ? per_element : idx);
     auto out = pair(filled<float>(g.size(), kGarbage));
-    gpu->index_select(xs.g.get(), outer, n, inner, index.g.get(), n_idx, out.g.get());
-    EXPECT_TRUE(equal(out.g.download(), want)) << "index_select";
-    gpu->index_add(grads.g.get(), outer, n, inner, index.g.get(), n_idx, xs.g.get());
-    EXPECT_TRUE(equal(xs.g.download(), want_x)) << "index_add";  // one add per element
+    if (gathers)
+      gpu->gather(xs.g.get(), outer, n, inner, index.g.get(), n_idx, out.g.get());
+    else
+      gpu->index_select(xs.g.get(), outer, n, inner, index.g.get(), n_idx, out.g.get());
+    EXPECT_TRUE(equal(out.g.download(), want));
+    if (gathers)
+      gpu->scatter_add(grads.g.get(), outer, n, inner, index.g.get(), n_idx, xs.g.get());
+    else
+      gpu->index_add(grads.g.get(), outer, n, inner, index.g.get(), n_idx, xs.g.get());
+    EXPECT_TRUE(equal(xs.g.download(), want_x));  // one add per element: exact
   }
-  auto xs = pair(x);
-  auto index = pair(per_element);
-  auto out = pair(filled<float>(g.size(), kGarbage));
-  gpu->gather(xs.g.get(), outer, n, inner, index.g.get(), n_idx, out.g.get());
-  EXPECT_TRUE(equal(out.g.download(), want)) << "gather";
-  gpu->scatter_add(grads.g.get(), outer, n, inner, index.g.get(), n_idx, xs.g.get());
-  EXPECT_TRUE(equal(xs.g.download(), want_x)) << "scatter_add";
 }
 
 // ---------------------------------------------------------------------------- GEMM
