@@ -107,6 +107,8 @@ void run_backward(const Tensor& root, const Tensor& grad_in, bool retain_graph) 
   }
   TRINE_CHECK(grad.shape() == root.shape(), "backward(): gradient of shape ", grad.shape_str(),
               " for an output of shape ", root.shape_str());
+  TRINE_CHECK(grad.device() == root.device(), "backward(): gradient on ", grad.device().str(),
+              " for an output on ", root.device().str());
   NoGradGuard no_grad;
   if (!root.grad_fn()) {  // a leaf: its gradient is the given one
     accumulate_leaf(*root.impl(), grad);

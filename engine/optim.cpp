@@ -47,8 +47,11 @@ void Optimizer::zero_grad() {
 Tensor& Optimizer::buffer(const std::string& name, size_t index) {
   auto& list = buffers_[name];
   if (list.size() < params_.size()) list.resize(params_.size());
+  const Tensor& p = params_[index];
   if (!list[index].defined())
-    list[index] = Tensor::zeros(params_[index].shape(), params_[index].device());
+    list[index] = Tensor::zeros(p.shape(), p.device());
+  else if (list[index].device() != p.device())  // the model moved (Module::to) since the last step
+    list[index] = list[index].to(p.device());
   return list[index];
 }
 

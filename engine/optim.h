@@ -27,7 +27,8 @@ class Optimizer {
   virtual void load_state_dict(const std::map<std::string, Tensor>& state);
 
  protected:
-  // A per-parameter buffer named `name`, created as zeros on first use.
+  // A per-parameter buffer named `name`, created as zeros on first use, on its parameter's device
+  // (and moved there if the parameter has moved since).
   Tensor& buffer(const std::string& name, size_t index);
 
   std::vector<Tensor> params_;

@@ -281,6 +281,8 @@ Tensor Tensor::grad() const {
 void Tensor::set_grad(const Tensor& g) {
   TRINE_CHECK(!g.defined() || g.shape() == shape(), "set_grad: gradient of shape ", g.shape_str(),
               " for a tensor of shape ", shape_str());
+  TRINE_CHECK(!g.defined() || g.device() == device(), "set_grad: gradient on ", g.device().str(),
+              " for a tensor on ", device().str());
   impl_->grad = g.defined() ? g.impl() : nullptr;
 }
 

@@ -496,6 +496,13 @@ TEST_F(CudaOps, OperandsOnAnotherDeviceAreRefused) {
       {"batch_norm", "different devices"}));
   Tensor acc = Tensor::zeros({4}, kCuda);
   EXPECT_TRUE(test::throws_with<Error>([&] { acc.add_(bias); }, {"add_", "different devices"}));
+  // A gradient handed in must be on its tensor's device too.
+  Tensor leaf = rnd({4}).to(kCuda).set_requires_grad(true);
+  Tensor y = leaf * leaf;
+  EXPECT_TRUE(test::throws_with<Error>([&] { y.backward(Tensor::ones({4})); },
+                                       {"backward", "gradient on cpu", "cuda:0"}));
+  EXPECT_TRUE(test::throws_with<Error>([&] { leaf.set_grad(Tensor::ones({4})); },
+                                       {"set_grad", "gradient on cpu", "cuda:0"}));
 }
 
 // A few optimizer steps on the same parameters and gradients: atol 1e-6, rtol 1e-5.
@@ -526,6 +533,36 @@ TEST_F(CudaOps, OptimizerSteps) {
     EXPECT_TRUE(pg.device().is_cuda());
     EXPECT_TRUE(close(pg, pc, 1e-6, 1e-5));
   }
+}
+
+// A model moved to the GPU after some steps (Module::to) takes its optimizer state along: the
+// moments made on the CPU move with the weights, and the run goes on as if it had stayed.
+TEST_F(CudaOps, OptimizerStateFollowsAMovedModel) {
+  manual_seed(4);
+  Linear stays(6, 3);
+  manual_seed(4);
+  Linear moves(6, 3);
+  Adam stays_opt(stays.parameters()), moves_opt(moves.parameters());
+  const Tensor x = rnd({5, 6}), target = rnd({5, 3});
+  auto step = [&](Linear& m, Optimizer& opt, const Device& d) {
+    opt.zero_grad();
+    sum(square(m(x.to(d)) - target.to(d))).backward();
+    opt.step();
+  };
+  for (int i = 0; i < 4; ++i) {
+    if (i == 2) moves.to(kCuda);
+    step(stays, stays_opt, Device::cpu());
+    step(moves, moves_opt, i < 2 ? Device::cpu() : kCuda);
+  }
+  int moments = 0;
+  for (const auto& [name, t] : moves_opt.state_dict()) {
+    if (name.rfind("exp_avg", 0) != 0) continue;  // step counts and lr: host numbers
+    EXPECT_TRUE(t.device().is_cuda()) << name;
+    ++moments;
+  }
+  EXPECT_EQ(moments, 4);  // exp_avg and exp_avg_sq of the weight and the bias
+  EXPECT_TRUE(close(moves.weight, stays.weight, 1e-6, 1e-5));
+  EXPECT_TRUE(close(moves.bias, stays.bias, 1e-6, 1e-5));
 }
 
 }  // namespace
