@@ -17,6 +17,7 @@
 #include "apps/run_support.h"
 #include "datasets/loader.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -405,6 +406,9 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           }
           opt_.step();
           if (inject_now("update")) poison_first_parameter(" after the update");
+          // On a GPU the update is queued: wait for it, so that it counts in this step's time (as
+          // the peers' torch.cuda.synchronize() after each step).
+          if (!o_.device.is_cpu()) backend_for(o_.device).synchronize();
           const double dt = now_seconds() - t0;
           train_seconds_ += dt;
           train_images_ += b->x.size(0);
