@@ -1,11 +1,18 @@
 // The CPU emulation behind scripts/cuda_emu/include/{cuda_runtime.h,cublas_v2.h}: fibers for
-// the threads of a block, barriers for __syncthreads and the warp intrinsics, host memory for
-// device memory, and plain loops for cuBLAS. Test tool only (see run.sh).
+// the threads of a block, barriers for __syncthreads and the warp intrinsics, guarded host memory
+// for device memory, and plain loops for cuBLAS. Test tool only (see run.sh).
+#include <execinfo.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "cublas_v2.h"
@@ -112,7 +119,79 @@ unsigned ballot(bool pred) {
   return mask;
 }
 
+// ---------------------------------------------------------------------------- device memory
+// "Device" memory comes from one reserved arena that host code cannot touch: it is mapped
+// PROT_NONE except while a kernel, a copy, a memset or a cuBLAS call runs (DeviceAccess). Host
+// code that reads a device pointer directly, which a real GPU would fault on or answer with
+// garbage, stops here with a report naming the address and the call stack.
+namespace {
+
+constexpr size_t kArenaBytes = size_t{256} << 30;  // address space only (MAP_NORESERVE)
+constexpr size_t kPage = 4096;
+
+struct Arena {
+  char* base = nullptr;
+  size_t used = 0;                 // bump pointer: freed blocks are released, never reused
+  std::map<char*, size_t> blocks;  // live allocations
+  int open = 0;                    // nesting depth of DeviceAccess
+};
+Arena A;
+std::recursive_mutex g_device;  // one device user at a time (the loader thread copies too)
+
+void set_access(int prot) {
+  if (A.used > 0 && mprotect(A.base, A.used, prot) != 0) {
+    std::perror("emu: mprotect");
+    std::abort();
+  }
+}
+
+void on_segv(int sig, siginfo_t* info, void*) {
+  const auto* addr = static_cast<const char*>(info->si_addr);
+  if (A.base && addr >= A.base && addr < A.base + kArenaBytes) {
+    char msg[256];
+    const int n = std::snprintf(msg, sizeof msg,
+                                "emu: host code touched device memory at %p (arena offset %zu) "
+                                "outside a kernel, copy or cuBLAS call; a GPU would fault or "
+                                "return garbage. Call stack:\n",
+                                info->si_addr, static_cast<size_t>(addr - A.base));
+    if (n > 0) (void)!write(2, msg, static_cast<size_t>(n));
+    void* frames[64];
+    backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+    _exit(86);
+  }
+  signal(sig, SIG_DFL);  // any other fault: the default crash, at the same instruction
+}
+
+void init_arena() {
+  if (A.base) return;
+  void* p =
+      mmap(nullptr, kArenaBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    std::perror("emu: reserving the device arena");
+    std::abort();
+  }
+  A.base = static_cast<char*>(p);
+  struct sigaction sa {};
+  sa.sa_sigaction = on_segv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, nullptr);
+}
+
+}  // namespace
+
+DeviceAccess::DeviceAccess() {
+  g_device.lock();
+  if (A.open++ == 0) set_access(PROT_READ | PROT_WRITE);
+}
+
+DeviceAccess::~DeviceAccess() {
+  if (--A.open == 0) set_access(PROT_NONE);
+  g_device.unlock();
+}
+
 void run_grid(const Config& cfg, void (*body)(void*), void* ctx) {
+  DeviceAccess access;
   if (cfg.grid == 0 || cfg.block == 0 || cfg.block > 1024) {
     std::fprintf(stderr, "emu: invalid launch configuration grid %u block %u\n", cfg.grid,
                  cfg.block);
@@ -188,15 +267,32 @@ const char* cudaGetErrorString(cudaError_t) {
   return "emulated error";
 }
 cudaError_t cudaMalloc(void** p, size_t bytes) {
-  *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
-  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+  std::lock_guard<std::recursive_mutex> lock(emu::g_device);
+  emu::init_arena();
+  const size_t size = std::max<size_t>(1, (bytes + emu::kPage - 1) / emu::kPage) * emu::kPage;
+  if (emu::A.used + size > emu::kArenaBytes) return cudaErrorMemoryAllocation;
+  char* block = emu::A.base + emu::A.used;
+  emu::A.used += size;
+  emu::A.blocks[block] = size;
+  if (emu::A.open > 0 && mprotect(block, size, PROT_READ | PROT_WRITE) != 0) std::abort();
+  *p = block;
+  return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
-  std::free(p);
+  std::lock_guard<std::recursive_mutex> lock(emu::g_device);
+  auto it = emu::A.blocks.find(static_cast<char*>(p));
+  if (it == emu::A.blocks.end()) {
+    std::fprintf(stderr, "emu: cudaFree of %p, which cudaMalloc did not return (or freed twice)\n",
+                 p);
+    std::abort();
+  }
+  madvise(it->first, it->second, MADV_DONTNEED);  // give the pages back; the range stays reserved
+  emu::A.blocks.erase(it);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind,
                             cudaStream_t) {
+  emu::DeviceAccess access;
   const auto d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
   if (d < s + bytes && s < d + bytes && d != s) {  // cudaMemcpy's ranges must not overlap
     std::fprintf(stderr, "emu: cudaMemcpyAsync with overlapping ranges\n");
@@ -206,6 +302,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
+  emu::DeviceAccess access;
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }
@@ -275,6 +372,7 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t, cublasOperation_t ta, cublasOperat
                               int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
                               const float* B, int64_t ldb, const float* beta, float* C,
                               int64_t ldc) {
+  emu::DeviceAccess access;
   const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
   if (m < 0 || n < 0 || k < 0 || lda < std::max<int64_t>(1, a_rows) ||
       ldb < std::max<int64_t>(1, b_rows) || ldc < std::max<int64_t>(1, m))

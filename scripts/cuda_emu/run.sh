@@ -10,6 +10,14 @@
 # is host memory here), memory-model races, performance, nvcc-specific code generation.
 #
 #   scripts/cuda_emu/run.sh [gtest args...]      e.g. --gtest_filter=CudaParity.Mine*
+#   scripts/cuda_emu/run.sh --programs           the trine program's --device cuda paths instead
+#
+# Device memory is guarded: host code may touch it only inside a kernel, a copy, a memset or a
+# cuBLAS call, as on a GPU; a host read of a CUDA tensor's data stops the program with the address
+# and the call stack (emu.cpp). `--programs` runs what the GPU check runs and more, small enough
+# for the emulation (about 6 min): bench mining; mnist (train, checkpoint, evaluate, report),
+# --resume of that run, and bench w1, on 256 MNIST images; pairs, faces and embed --images on 12
+# LFW identities at 16x16. MNIST and LFW come from ../shared/data (a part without them is skipped).
 #
 # Without arguments it runs every test but CudaParity.MiningOnALargeBatch (B = 4096 and 4500: it
 # ran over 25 minutes here without finishing); give it as the filter to run it alone.
@@ -18,6 +26,55 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${TRINE_EMU_BUILD:-$here/../../build-emu}
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
+if [[ ${1:-} == --programs ]]; then
+  trine=$build/trine
+  data=$here/../../../shared/data
+  work=$(mktemp -d "${TMPDIR:-/tmp}/trine-emu-programs.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  status=0
+  run() {  # run NAME ARGS...: `trine ARGS` on emulated CUDA; its output in $work/NAME.log
+    local name=$1 t0=$SECONDS rc=0
+    shift
+    echo "cuda_emu: $name: trine $*" >&2
+    "$trine" "$@" >"$work/$name.log" 2>&1 || rc=$?
+    if ((rc == 0)); then
+      echo "cuda_emu: $name passed ($((SECONDS - t0)) s)" >&2
+    else
+      echo "cuda_emu: $name FAILED (exit $rc):" >&2
+      tail -n 25 "$work/$name.log" >&2
+      status=1
+    fi
+  }
+  run mining bench mining --device cuda --batch 96 --dim 16 --per-class 8 --repeats 1
+  if [[ -e $data/mnist/train-images-idx3-ubyte.gz ]]; then
+    small=(--data "$data/mnist" --limit 256 --test-limit 100 --eval-batch 100 --no-train-gallery
+      --threads 2)
+    run mnist mnist --device cuda "${small[@]}" --epochs 1 --out "$work/mnist"
+    run mnist-resume mnist --device cuda "${small[@]}" --epochs 2 --resume "$work/mnist"
+    run bench-w1 bench w1 --device cuda "${small[@]}" --steps 2
+  else
+    echo "cuda_emu: no MNIST at $data/mnist: skipping mnist and bench w1" >&2
+  fi
+  if [[ -d $data/faces/lfw ]]; then
+    mkdir -p "$work/lfw"
+    n=0
+    for id in "$data"/faces/lfw/*/; do
+      files=("$id"*.jpg)
+      if ((${#files[@]} >= 5 && n < 12)); then
+        ln -s "${id%/}" "$work/lfw/$(basename "$id")"
+        n=$((n + 1))
+      fi
+    done
+    run pairs pairs --images "$work/lfw" --folds 2 --pairs-per-fold 10 --out "$work/pairs.txt"
+    run faces faces --device cuda --images "$work/lfw" --pairs "$work/pairs.txt" --size 16 \
+      --p 4 --k 4 --steps 2 --eval-batch 64 --threads 2 --out "$work/faces"
+    run embed embed --device cuda --model "$work/faces" --images "$work/lfw" --batch 64 \
+      --out "$work/faces.npy"
+  else
+    echo "cuda_emu: no LFW at $data/faces/lfw: skipping pairs, faces and embed" >&2
+  fi
+  exit $status
+fi
 if [ $# -eq 0 ]; then
   echo "cuda_emu: skipping CudaParity.MiningOnALargeBatch (over 25 min emulated; run it with" \
     "--gtest_filter=CudaParity.MiningOnALargeBatch)" >&2

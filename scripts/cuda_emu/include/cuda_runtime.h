@@ -3,7 +3,8 @@
 // scripts/cuda_emu/run.sh. Each block runs as blockDim cooperative fibers on one OS thread;
 // __syncthreads and the warp intrinsics (__shfl_down_sync, __ballot_sync) are barriers over the
 // block or the warp, so a barrier not reached by every thread of its group is reported as a
-// deadlock. "Device" memory is host memory.
+// deadlock. "Device" memory is host memory that host code can touch only inside a kernel, a copy,
+// a memset or a cuBLAS call (emu.cpp).
 #pragma once
 
 #include <cmath>
@@ -81,6 +82,15 @@ Cfg cfg(G grid, B block, S shared = 0, St = nullptr) {
   return Cfg{Config{static_cast<unsigned>(grid), static_cast<unsigned>(block),
                     static_cast<size_t>(shared)}};
 }
+
+// While one lives, host code may touch device memory (a kernel, a copy, a cuBLAS call); at any
+// other time such a touch stops the program with a report. Nests; one thread at a time.
+struct DeviceAccess {
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess&) = delete;
+  DeviceAccess& operator=(const DeviceAccess&) = delete;
+};
 
 // Runs body(thread) for every thread of every block.
 void run_grid(const Config& cfg, void (*body)(void*), void* ctx);
