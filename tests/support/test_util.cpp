@@ -301,14 +301,17 @@ void append_to_string(void* context, void* data, int size) {
 }
 
 std::string cuda_unavailable_reason() {
-  if (!cuda_built()) return "trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)";
-  if (cuda_available()) return "";
-  try {
-    (void)backend_for(Device::cuda(0));
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "no CUDA GPU is visible";
+  static const std::string why = [] {  // the same for the whole process
+    if (!cuda_built())
+      return std::string("trine was built without CUDA (TRINE_CUDA=OFF or no nvcc)");
+    try {
+      (void)backend_for(Device::cuda(0));
+      return std::string();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+  }();
+  return why;
 }
 
 }  // namespace trine::test
