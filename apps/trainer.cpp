@@ -406,9 +406,9 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           }
           opt_.step();
           if (inject_now("update")) poison_first_parameter(" after the update");
-          // On a GPU the update is queued: wait for it, so that it counts in this step's time (as
-          // the peers' torch.cuda.synchronize() after each step).
-          if (!o_.device.is_cpu()) backend_for(o_.device).synchronize();
+          // A GPU queues the update: wait for it, so that it counts in this step's time (as the
+          // peers' torch.cuda.synchronize() after each step). On the CPU this is a no-op.
+          backend_for(o_.device).synchronize();
           const double dt = now_seconds() - t0;
           train_seconds_ += dt;
           train_images_ += b->x.size(0);
