@@ -1,6 +1,7 @@
 // The CPU emulation behind scripts/cuda_emu/include/{cuda_runtime.h,cublas_v2.h}: fibers for
 // the threads of a block, barriers for __syncthreads and the warp intrinsics, guarded host memory
 // for device memory, and plain loops for cuBLAS. Test tool only (see run.sh).
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "cublas_v2.h"
@@ -119,6 +121,107 @@ unsigned ballot(bool pred) {
   return mask;
 }
 
+// ---------------------------------------------------------------------------- API profile
+// TRINE_EMU_PROFILE=1: count every launch, cuBLAS call, copy, memset, stream sync, cudaMalloc and
+// cudaFree by kind and by the trine function that made it, and print the table at exit: what a
+// GPU's time per step depends on when its kernels are small (launches, host waits), seen here.
+namespace {
+
+constexpr int kDepth = 16;             // frames kept per call
+constexpr int kCallers = 3;            // trine functions shown per call
+using Stack = std::vector<uintptr_t>;  // return addresses, as offsets into their object file
+
+// Function names for code addresses (offsets into /proc/self/exe), from one addr2line run; the
+// static and anonymous-namespace functions dladdr cannot name included.
+std::map<uintptr_t, std::string> names_of(const std::vector<uintptr_t>& pcs) {
+  std::map<uintptr_t, std::string> names;
+  char list[] = "/tmp/emu-profile-XXXXXX";
+  const int fd = mkstemp(list);
+  if (fd < 0) return names;
+  std::string text;
+  char hex[32];
+  for (const uintptr_t pc : pcs) {  // pc - 1: inside the call, not the instruction after it
+    std::snprintf(hex, sizeof hex, "%#zx\n", static_cast<size_t>(pc - 1));
+    text += hex;
+  }
+  (void)!write(fd, text.data(), text.size());
+  close(fd);
+  const std::string cmd = "addr2line -f -C -e /proc/" + std::to_string(getpid()) + "/exe < " +
+                          std::string(list) + " 2>/dev/null";
+  if (FILE* out = popen(cmd.c_str(), "r")) {
+    char line[4096];
+    for (const uintptr_t pc : pcs) {
+      if (!std::fgets(line, sizeof line, out)) break;
+      std::string name = line;
+      name.erase(name.find_last_not_of("\n") + 1);
+      if (const size_t paren = name.find('('); paren != std::string::npos) name.resize(paren);
+      names[pc] = name;
+      if (!std::fgets(line, sizeof line, out)) break;  // file:line
+    }
+    pclose(out);
+  }
+  unlink(list);
+  return names;
+}
+
+struct Profile {
+  bool on = std::getenv("TRINE_EMU_PROFILE") != nullptr;
+  uintptr_t base = 0;                                  // load address of the program
+  std::map<std::string, std::map<Stack, long>> calls;  // kind -> call stack -> calls
+  ~Profile() {
+    if (!on) return;
+    std::vector<uintptr_t> pcs;
+    for (const auto& [kind, stacks] : calls)
+      for (const auto& [stack, n] : stacks) pcs.insert(pcs.end(), stack.begin(), stack.end());
+    std::sort(pcs.begin(), pcs.end());
+    pcs.erase(std::unique(pcs.begin(), pcs.end()), pcs.end());
+    const auto names = names_of(pcs);
+    std::fprintf(stderr, "emu profile: calls by kind, then by the trine function that made them\n");
+    for (const auto& [kind, stacks] : calls) {
+      std::map<std::string, long> by_caller;
+      long total = 0;
+      for (const auto& [stack, n] : stacks) {
+        std::string who;  // the innermost kCallers trine functions, innermost first
+        int found = 0;
+        for (const uintptr_t pc : stack) {
+          const auto it = names.find(pc);
+          if (it == names.end() || it->second.rfind("trine::", 0) != 0) continue;
+          if (found > 0 && who.ends_with(it->second)) continue;  // recursion, lambdas
+          who += (found > 0 ? " < " : "") + it->second;
+          if (++found == kCallers) break;
+        }
+        if (who.empty()) who = "(outside trine)";
+        by_caller[who] += n;
+        total += n;
+      }
+      std::fprintf(stderr, "%-16s %9ld\n", kind.c_str(), total);
+      std::vector<std::pair<long, std::string>> rows;
+      for (const auto& [who, n] : by_caller) rows.emplace_back(n, who);
+      std::sort(rows.rbegin(), rows.rend());
+      for (const auto& [n, who] : rows) std::fprintf(stderr, "  %9ld  %s\n", n, who.c_str());
+    }
+  }
+};
+Profile P;
+std::mutex g_profile;
+
+void note(const char* kind) {
+  if (!P.on) return;
+  void* frames[kDepth + 1];
+  const int n = backtrace(frames, kDepth + 1);
+  std::lock_guard<std::mutex> lock(g_profile);
+  if (P.base == 0) {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&note), &info))
+      P.base = reinterpret_cast<uintptr_t>(info.dli_fbase);
+  }
+  Stack stack;
+  for (int i = 1; i < n; ++i) stack.push_back(reinterpret_cast<uintptr_t>(frames[i]) - P.base);
+  ++P.calls[kind][stack];
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------- device memory
 // "Device" memory comes from one reserved arena that host code cannot touch: it is mapped
 // PROT_NONE except while a kernel, a copy, a memset or a cuBLAS call runs (DeviceAccess). Host
@@ -191,6 +294,7 @@ DeviceAccess::~DeviceAccess() {
 }
 
 void run_grid(const Config& cfg, void (*body)(void*), void* ctx) {
+  note("kernel launch");
   DeviceAccess access;
   if (cfg.grid == 0 || cfg.block == 0 || cfg.block > 1024) {
     std::fprintf(stderr, "emu: invalid launch configuration grid %u block %u\n", cfg.grid,
@@ -267,6 +371,7 @@ const char* cudaGetErrorString(cudaError_t) {
   return "emulated error";
 }
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  emu::note("cudaMalloc");
   std::lock_guard<std::recursive_mutex> lock(emu::g_device);
   emu::init_arena();
   const size_t size = std::max<size_t>(1, (bytes + emu::kPage - 1) / emu::kPage) * emu::kPage;
@@ -279,6 +384,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
+  emu::note("cudaFree");
   std::lock_guard<std::recursive_mutex> lock(emu::g_device);
   auto it = emu::A.blocks.find(static_cast<char*>(p));
   if (it == emu::A.blocks.end()) {
@@ -290,8 +396,11 @@ cudaError_t cudaFree(void* p) {
   emu::A.blocks.erase(it);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind,
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t) {
+  emu::note(kind == cudaMemcpyHostToDevice   ? "copy to device"
+            : kind == cudaMemcpyDeviceToHost ? "copy to host"
+                                             : "copy on device");
   emu::DeviceAccess access;
   const auto d = reinterpret_cast<uintptr_t>(dst), s = reinterpret_cast<uintptr_t>(src);
   if (d < s + bytes && s < d + bytes && d != s) {  // cudaMemcpy's ranges must not overlap
@@ -302,6 +411,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   return cudaSuccess;
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
+  emu::note("memset");
   emu::DeviceAccess access;
   std::memset(dst, value, bytes);
   return cudaSuccess;
@@ -311,6 +421,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  emu::note("stream sync");
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
@@ -367,11 +478,12 @@ const char* cublasGetStatusString(cublasStatus_t) {
   return "emulated cuBLAS error";
 }
 
+namespace {
+
 // Column-major C [m, n] = alpha op(A) op(B) + beta C, with cuBLAS's argument checks.
-cublasStatus_t cublasSgemm_64(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
-                              int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
-                              const float* B, int64_t ldb, const float* beta, float* C,
-                              int64_t ldc) {
+cublasStatus_t sgemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
+                     const float* alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                     const float* beta, float* C, int64_t ldc) {
   emu::DeviceAccess access;
   const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
   if (m < 0 || n < 0 || k < 0 || lda < std::max<int64_t>(1, a_rows) ||
@@ -391,15 +503,26 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t, cublasOperation_t ta, cublasOperat
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta,
+}  // namespace
+
+cublasStatus_t cublasSgemm_64(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
+                              int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
+                              const float* B, int64_t ldb, const float* beta, float* C,
+                              int64_t ldc) {
+  emu::note("cuBLAS gemm");
+  return sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t, cublasOperation_t ta,
                                             cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
                                             const float* alpha, const float* A, int64_t lda,
                                             int64_t sa, const float* B, int64_t ldb, int64_t sb,
                                             const float* beta, float* C, int64_t ldc, int64_t sc,
                                             int64_t batch) {
+  emu::note("cuBLAS batched");
   for (int64_t i = 0; i < batch; ++i) {
-    const cublasStatus_t st = cublasSgemm_64(h, ta, tb, m, n, k, alpha, A + i * sa, lda, B + i * sb,
-                                             ldb, beta, C + i * sc, ldc);
+    const cublasStatus_t st =
+        sgemm(ta, tb, m, n, k, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
   }
   return CUBLAS_STATUS_SUCCESS;
