@@ -264,16 +264,17 @@ bool Trainer::check_finite(bool grads, std::string* where) {
   const auto loss_params = loss_.parameters();
   for (size_t i = 0; i < loss_params.size(); ++i)
     params.emplace_back("loss parameter " + std::to_string(i), loss_params[i]);
-  std::vector<Tensor> maxima;
+  std::vector<Tensor> tensors;
   std::vector<std::string> names;
   for (auto& [name, p] : params) {
     const Tensor t = grads ? p.grad() : p.detach();
     if (!t.defined()) continue;
-    maxima.push_back(max(abs(t)).reshape({1}));
+    tensors.push_back(t);
     names.push_back(name);
   }
-  if (maxima.empty()) return true;
-  std::vector<float> m = concat(maxima, 0).to_vector();  // one transfer for all parameters
+  if (tensors.empty()) return true;
+  // One launch and one transfer for all parameters on a GPU.
+  const std::vector<float> m = max_abs_each(tensors).to_vector();
   for (size_t i = 0; i < m.size(); ++i) {
     if (!std::isfinite(m[i])) {
       // "3.weight" -> layer 3 of the Sequential.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/device.h"
 #include "engine/shape.h"
@@ -147,6 +148,11 @@ class Backend {
   // For Max/Min, `index` (may be null) receives the position along n (lowest on ties).
   virtual void reduce(ReduceOp op, const float* x, float* out, int32_t* index, int64_t outer,
                       int64_t n, int64_t inner) = 0;
+  // out[i] = max |xs[i][j]| over j < sizes[i], for every i: NaN when xs[i] holds a NaN, +inf when
+  // it holds an inf and no NaN, 0 when it is empty. Many arrays at once, in O(1) launches on a
+  // GPU: a whole model's parameters or gradients (the trainer's finite check at every step).
+  virtual void max_abs_each(const std::vector<const float*>& xs, const std::vector<int64_t>& sizes,
+                            float* out) = 0;
 
   // ---- indexing, with x viewed as [outer, n, inner]. The ops check indices on the host when they
   // are there; a device backend must treat an index outside [0, n) as naming no element (out gets

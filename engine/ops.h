@@ -57,6 +57,10 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor max(const Tensor& x);  // all elements
 Tensor min(const Tensor& x);
+// The largest |x| of each tensor: a float32 tensor [xs.size()] on their device (all must share
+// one), NaN where a tensor holds a NaN, +inf where it holds an inf, 0 for an empty one. One
+// launch for a whole model on a GPU (the trainer's finite check at every step). No gradient.
+Tensor max_abs_each(const std::vector<Tensor>& xs);
 // Positions (I32) of the max/min over one dim, lowest index on ties.
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);

@@ -119,6 +119,22 @@ Tensor min(const Tensor& x) {
   return min(x.reshape({-1}), 0, false);
 }
 
+Tensor max_abs_each(const std::vector<Tensor>& xs) {
+  TRINE_CHECK(!xs.empty(), "max_abs_each: no tensors");
+  std::vector<const float*> ptrs;
+  std::vector<int64_t> sizes;
+  for (const Tensor& x : xs) {
+    const std::string name = "tensor " + std::to_string(ptrs.size());
+    detail::check_float(x, "max_abs_each", name.c_str());
+    detail::check_same_device(xs[0], x, "max_abs_each");
+    ptrs.push_back(x.data());
+    sizes.push_back(x.numel());
+  }
+  Tensor out = Tensor::empty({static_cast<int64_t>(xs.size())}, xs[0].device());
+  xs[0].backend().max_abs_each(ptrs, sizes, out.data());
+  return out;
+}
+
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   Tensor idx;
   NoGradGuard ng;

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -530,6 +531,32 @@ TEST_F(CudaParity, ReduceOverAnEmptyDim) {
       EXPECT_TRUE(equal(idx.g.download(), idx.c.download()));
     }
   }
+}
+
+// 40 arrays (two launches of up to 32), empty ones and ones a block boundary apart, with NaN and
+// inf planted at the start, the middle and the end of a block: the maxima are exact.
+TEST_F(CudaParity, MaxAbsEach) {
+  const std::vector<int64_t> sizes = {0,    1,  7, 8191,  8192,  8193,  0,  100003, 3,  16384, 2,
+                                      5000, 1,  0, 32769, 9,     12345, 4,  8200,   77, 1000,  65,
+                                      8191, 2,  3, 0,     40000, 5,     6,  8192,   1,  1,     9000,
+                                      31,   33, 0, 17,    8193,  2,     100};
+  std::vector<std::unique_ptr<Pair<float>>> arrays;
+  std::vector<const float*> on_cpu, on_gpu;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::vector<float> v =
+        uniform(static_cast<size_t>(sizes[i]), static_cast<uint32_t>(i), -4.f, 4.f);
+    const size_t n = v.size();
+    if (i % 5 == 1 && n > 0) v[n - 1] = kNaN;                 // the last element
+    if (i % 7 == 2 && n > 0) v[0] = -kInf;                    // the first
+    if (i % 9 == 3 && n > 8192) v[8192] = kNaN, v[5] = kInf;  // a second block's first
+    arrays.push_back(std::make_unique<Pair<float>>(*cpu, *gpu, v));
+    on_cpu.push_back(arrays.back()->c.get());
+    on_gpu.push_back(arrays.back()->g.get());
+  }
+  auto out = pair(filled<float>(sizes.size(), kGarbage));
+  cpu->max_abs_each(on_cpu, sizes, out.c.get());
+  gpu->max_abs_each(on_gpu, sizes, out.g.get());
+  EXPECT_TRUE(equal(out.g.download(), out.c.download()));
 }
 
 // ---------------------------------------------------------------------------- indexing

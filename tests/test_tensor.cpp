@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <random>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -320,6 +322,53 @@ TEST(TensorOps, ReductionValues) {
   // A long single run is summed in double: no float drift.
   Tensor many = Tensor::full({1 << 18}, 0.1f);
   EXPECT_NEAR(sum(many).item(), 0.1 * (1 << 18), 1e-2);
+}
+
+// Against a loop over each tensor; long ones span the CPU's parallel chunks, with the NaN or inf
+// in the last chunk; -0 counts as 0.
+TEST(TensorOps, MaxAbsEachAgainstALoop) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> d(-3.f, 3.f);
+  auto random = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = d(rng);
+    return v;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = INFINITY;
+  std::vector<std::vector<float>> values = {random(1),      random(7),      random(300001),
+                                            random(300001), random(300001), {},
+                                            {-0.f, -0.f},   {-5.f, 2.f},    random(100)};
+  values[2].back() = nan;  // far from the first chunk
+  values[3][299990] = -inf;
+  values[4][7] = inf, values[4][299999] = nan;  // NaN beats inf
+  values[8][50] = -1e30f;
+  std::vector<Tensor> xs;
+  for (const auto& v : values)
+    xs.push_back(Tensor::from_vector(v, {static_cast<int64_t>(v.size())}));
+  const std::vector<float> got = max_abs_each(xs).to_vector();
+  ASSERT_EQ(got.size(), values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    bool any_nan = false;
+    float want = 0.f;
+    for (float x : values[i]) {
+      any_nan = any_nan || std::isnan(x);
+      if (std::fabs(x) > want) want = std::fabs(x);
+    }
+    if (any_nan)
+      EXPECT_TRUE(std::isnan(got[i])) << "tensor " << i << ": " << got[i];
+    else
+      EXPECT_EQ(got[i], want) << "tensor " << i;
+  }
+  EXPECT_EQ(max_abs_each({Tensor::from_vector({-0.f}, {1})}).to_vector()[0], 0.f);
+  EXPECT_FALSE(std::signbit(max_abs_each({Tensor::from_vector({-0.f}, {1})}).to_vector()[0]));
+  // Errors name the tensor at fault.
+  EXPECT_THROW(max_abs_each({}), Error);
+  try {
+    max_abs_each({xs[0], Tensor::from_ints({1, 2}, Device::cpu())});
+    ADD_FAILURE() << "an int tensor was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 1"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TensorOps, ShapeOpValues) {

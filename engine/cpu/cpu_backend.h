@@ -37,6 +37,8 @@ class CpuBackend final : public Backend {
   void where(const float* cond, const float* a, const float* b, float* out, int64_t n) override;
   void reduce(ReduceOp op, const float* x, float* out, int32_t* index, int64_t outer, int64_t n,
               int64_t inner) override;
+  void max_abs_each(const std::vector<const float*>& xs, const std::vector<int64_t>& sizes,
+                    float* out) override;
 
   void index_select(const float* x, int64_t outer, int64_t n, int64_t inner, const int32_t* idx,
                     int64_t n_idx, float* out) override;

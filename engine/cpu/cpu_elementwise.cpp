@@ -292,6 +292,30 @@ void CpuBackend::reduce(ReduceOp op, const float* x, float* out, int32_t* index,
                });
 }
 
+// |x| as bits orders as the values do, with every NaN above +inf: one unsigned max finds the
+// largest magnitude and lets a NaN win, as the contract asks (and the CUDA kernel does the same).
+void CpuBackend::max_abs_each(const std::vector<const float*>& xs,
+                              const std::vector<int64_t>& sizes, float* out) {
+  for (size_t t = 0; t < xs.size(); ++t) {
+    const float* x = xs[t];
+    const int64_t n = sizes[t], chunks = std::clamp<int64_t>(n / cpu::kGrain, 1, 64);
+    std::vector<uint32_t> part(static_cast<size_t>(chunks), 0);
+    parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        uint32_t m = 0;
+        for (int64_t j = n * c / chunks; j < n * (c + 1) / chunks; ++j) {
+          uint32_t bits;
+          std::memcpy(&bits, x + j, sizeof bits);
+          m = std::max(m, bits & 0x7fffffffu);
+        }
+        part[static_cast<size_t>(c)] = m;
+      }
+    });
+    const uint32_t m = *std::max_element(part.begin(), part.end());
+    std::memcpy(out + t, &m, sizeof m);
+  }
+}
+
 void CpuBackend::index_select(const float* x, int64_t outer, int64_t n, int64_t inner,
                               const int32_t* idx, int64_t n_idx, float* out) {
   parallel_for(outer * n_idx, std::max<int64_t>(1, cpu::kGrain / inner),

@@ -405,6 +405,37 @@ __global__ void reduce_combine_kernel(const double* part_v, const int32_t* part_
   }
 }
 
+// Up to kMaxAbsArrays arrays per launch, passed by value as the kernel's parameter (no upload);
+// array i is folded by blocks [first_block[i], first_block[i + 1]), kMaxAbsPerBlock elements each.
+constexpr int kMaxAbsArrays = 32;
+constexpr int64_t kMaxAbsPerBlock = 8192;
+struct MaxAbsArrays {
+  const float* x[kMaxAbsArrays];
+  int64_t n[kMaxAbsArrays];
+  int64_t first_block[kMaxAbsArrays + 1];
+};
+
+// out[i] = max over array i of |x| as bits: they order as the values do, with every NaN above
+// +inf, so an unsigned max finds the largest magnitude and lets a NaN win (out starts at 0).
+__global__ void max_abs_kernel(MaxAbsArrays a, unsigned* out) {
+  const int64_t block = blockIdx.x;
+  int i = 0;
+  while (block >= a.first_block[i + 1]) ++i;  // the same i for the whole block
+  const int64_t begin = (block - a.first_block[i]) * kMaxAbsPerBlock;
+  const int64_t end = min(a.n[i], begin + kMaxAbsPerBlock);
+  unsigned m = 0;
+  for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x)
+    m = max(m, __float_as_uint(a.x[i][j]) & 0x7fffffffu);
+  for (int off = 16; off > 0; off >>= 1) m = max(m, __shfl_down_sync(0xffffffffu, m, off));
+  __shared__ unsigned warp_max[cuda::kThreads / 32];
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (unsigned w = 1; w < blockDim.x / 32; ++w) m = max(m, warp_max[w]);
+    atomicMax(out + i, m);
+  }
+}
+
 // ------------------------------------------------------------------------------ indexing kernels
 
 // An index outside [0, n) names no element (backend.h): it reads as 0 and adds nothing, so a bad
@@ -622,6 +653,31 @@ void CudaBackend::reduce(ReduceOp op, const float* x, float* out, int32_t* index
                                           pi, splits);
   }
   throw Error("reduce: unknown op");
+}
+
+void CudaBackend::max_abs_each(const std::vector<const float*>& xs,
+                               const std::vector<int64_t>& sizes, float* out) {
+  if (xs.empty()) return;
+  activate();
+  TRINE_CUDA_CHECK(cudaMemsetAsync(out, 0, xs.size() * sizeof(float), stream_));  // +0.f
+  for (size_t first = 0; first < xs.size(); first += kMaxAbsArrays) {
+    MaxAbsArrays a{};
+    const size_t count = std::min<size_t>(kMaxAbsArrays, xs.size() - first);
+    int64_t blocks = 0;
+    for (size_t k = 0; k < kMaxAbsArrays; ++k) {
+      a.first_block[k] = blocks;
+      if (k >= count) continue;
+      a.x[k] = xs[first + k];
+      a.n[k] = sizes[first + k];
+      blocks += (a.n[k] + kMaxAbsPerBlock - 1) / kMaxAbsPerBlock;
+    }
+    a.first_block[kMaxAbsArrays] = blocks;
+    if (blocks == 0) continue;  // all empty: their 0 is written
+    TRINE_CHECK(blocks <= INT32_MAX, "max_abs_each: arrays too large for one launch");
+    max_abs_kernel<<<static_cast<unsigned>(blocks), cuda::kThreads, 0, stream_>>>(
+        a, reinterpret_cast<unsigned*>(out + first));
+    TRINE_CUDA_CHECK_LAUNCH("max_abs_kernel");
+  }
 }
 
 void CudaBackend::index_select(const float* x, int64_t outer, int64_t n, int64_t inner,
