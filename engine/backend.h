@@ -214,6 +214,13 @@ class Backend {
   virtual void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C,
                                    int64_t HW, const float* mean, const float* invstd,
                                    const float* weight, float* gx, float* gweight, float* gbias);
+  // The running statistics after a training batch, per channel c < C (PyTorch's rule; var_scale
+  // is count / (count - 1) for the unbiased variance), in double, rounded once:
+  // running_mean = (1 - momentum) running_mean + momentum mean,
+  // running_var = (1 - momentum) running_var + momentum var_scale var.
+  virtual void batch_norm_update_running(const float* mean, const float* var, int64_t C,
+                                         float momentum, float var_scale, float* running_mean,
+                                         float* running_var) = 0;
 
   // ---- pooling over `planes` = N*C planes. Max pooling records the arg-max (flat index into
   // the H*W plane) per output; padded cells never win. Average pooling divides by kh*kw.

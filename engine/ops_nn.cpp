@@ -149,13 +149,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   be.batch_norm_forward(x.data(), N, C, HW, weight.defined() ? weight.data() : nullptr,
                         bias.defined() ? bias.data() : nullptr, eps, out.data(), mu.data(),
                         var.data(), invstd.data());
-  if (running_mean.defined() && running_var.defined()) {  // PyTorch: unbiased variance here
-    NoGradGuard ng;
-    Tensor m = running_mean.detach(), v = running_var.detach();
-    m.mul_(1.f - momentum).add_(mu, momentum);
-    v.mul_(1.f - momentum)
-        .add_(var, momentum * static_cast<float>(count) / static_cast<float>(count - 1));
-  }
+  if (rm.defined() && rv.defined())  // PyTorch: the unbiased variance here
+    be.batch_norm_update_running(
+        mu.data(), var.data(), C, momentum,
+        static_cast<float>(static_cast<double>(count) / static_cast<double>(count - 1)),
+        running_mean.data(), running_var.data());
   if (!any_requires_grad({&x, &weight, &bias})) return out;
   Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
   const bool gx_needed = x.requires_grad();

@@ -905,6 +905,24 @@ TEST_F(CudaParity, BatchNormComposite) {
   }
 }
 
+// In place, in double on both, rounded once: exact but for a last-bit difference where a double
+// rounds differently after an FMA (atol 0, rtol 1e-7).
+TEST_F(CudaParity, BatchNormUpdateRunning) {
+  for (int64_t C : {1, 7, 1000}) {
+    SCOPED_TRACE("C " + std::to_string(C));
+    auto mean = pair(uniform(C, 11, -3.f, 3.f)), var = pair(uniform(C, 12, 0.f, 5.f));
+    auto rm = pair(uniform(C, 13)), rv = pair(uniform(C, 14, 0.5f, 2.f));
+    for (int step = 0; step < 2; ++step) {
+      cpu->batch_norm_update_running(mean.c.get(), var.c.get(), C, 0.1f, 64.f / 63.f, rm.c.get(),
+                                     rv.c.get());
+      gpu->batch_norm_update_running(mean.g.get(), var.g.get(), C, 0.1f, 64.f / 63.f, rm.g.get(),
+                                     rv.g.get());
+    }
+    EXPECT_TRUE(close(rm.g.download(), rm.c.download(), 0, 1e-7)) << "running mean";
+    EXPECT_TRUE(close(rv.g.download(), rv.c.download(), 0, 1e-7)) << "running var";
+  }
+}
+
 // ---------------------------------------------------------------------------- random numbers
 
 TEST_F(CudaParity, RandomStreams) {

@@ -60,6 +60,17 @@ void CpuBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_
   });
 }
 
+void CpuBackend::batch_norm_update_running(const float* mean, const float* var, int64_t C,
+                                           float momentum, float var_scale, float* running_mean,
+                                           float* running_var) {
+  const double keep = 1.0 - static_cast<double>(momentum);
+  for (int64_t c = 0; c < C; ++c) {
+    running_mean[c] = static_cast<float>(keep * running_mean[c] + double{momentum} * mean[c]);
+    running_var[c] =
+        static_cast<float>(keep * running_var[c] + double{momentum} * var_scale * var[c]);
+  }
+}
+
 void CpuBackend::batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C,
                                      int64_t HW, const float* mean, const float* invstd,
                                      const float* weight, float* gx, float* gweight, float* gbias) {

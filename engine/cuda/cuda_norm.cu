@@ -105,6 +105,17 @@ __global__ void bn_grad_stats_kernel(const double* part, int64_t C, int64_t spli
   }
 }
 
+// The loop body of CpuBackend::batch_norm_update_running.
+__global__ void bn_running_kernel(const float* mean, const float* var, int64_t C, float momentum,
+                                  float var_scale, float* running_mean, float* running_var) {
+  const double keep = 1.0 - static_cast<double>(momentum);
+  TRINE_CUDA_KERNEL_LOOP(c, C) {
+    running_mean[c] = static_cast<float>(keep * running_mean[c] + double{momentum} * mean[c]);
+    running_var[c] =
+        static_cast<float>(keep * running_var[c] + double{momentum} * var_scale * var[c]);
+  }
+}
+
 __global__ void bn_grad_apply_kernel(const float* x, const float* gy, int64_t C, int64_t HW,
                                      int64_t total, const float* mean, const float* coef,
                                      float* gx) {
@@ -166,6 +177,16 @@ void CudaBackend::batch_norm_backward(const float* x, const float* gy, int64_t N
   bn_grad_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, gy, C, HW, total, mean,
                                                                     coef.as<float>(), gx);
   TRINE_CUDA_CHECK_LAUNCH("bn_grad_apply_kernel");
+}
+
+void CudaBackend::batch_norm_update_running(const float* mean, const float* var, int64_t C,
+                                            float momentum, float var_scale, float* running_mean,
+                                            float* running_var) {
+  if (C <= 0) return;
+  activate();
+  bn_running_kernel<<<grid(C), cuda::kThreads, 0, stream_>>>(mean, var, C, momentum, var_scale,
+                                                             running_mean, running_var);
+  TRINE_CUDA_CHECK_LAUNCH("bn_running_kernel");
 }
 
 }  // namespace trine
