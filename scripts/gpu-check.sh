@@ -242,6 +242,12 @@ if command -v python3 >/dev/null; then
   torch_version=$(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)
 fi
 say "torch_version ${torch_version:-not_found}"
+# The peers' precision: PyTorch lets cuDNN convolutions use TF32 tensor cores by default
+# (cudnn.allow_tf32), while trine's GEMMs are full FP32 (docs/cuda.md); W2's ratio depends on it.
+if [[ -n "$torch_version" ]]; then
+  say "torch_tf32 $(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; b = torch.backends
+print(f"cudnn.allow_tf32={b.cudnn.allow_tf32} matmul.allow_tf32={b.cuda.matmul.allow_tf32}")' 2>/dev/null)"
+fi
 peer() {  # peer NAME BUDGET SCRIPT [args]...: python3 SCRIPT --device cuda [args] as step NAME
   local name=$1 budget=$2 script=$3
   shift 3
