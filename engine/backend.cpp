@@ -93,6 +93,14 @@ void Backend::conv2d_backward(const float* x, const float* w, const float* gy, c
   }
 }
 
+void Backend::adam_step_many(const std::vector<AdamTensor>& tensors, const AdamStep& s) {
+  for (const AdamTensor& t : tensors) {
+    AdamStep own = s;
+    own.step = t.step;
+    adam_step(t.p, t.g, t.m, t.v, t.n, own);
+  }
+}
+
 void Backend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
                                  const float* weight, const float* bias, float eps, float* y,
                                  float* mean, float* var, float* invstd) {

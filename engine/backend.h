@@ -95,6 +95,17 @@ struct AdamStep {
   int64_t step;    // 1-based, for bias correction
 };
 
+// One parameter of an adam_step_many call: its data, gradient, moments, size and own step count
+// (1-based; each parameter counts the steps it took, so its bias correction is its own).
+struct AdamTensor {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+  int64_t step;
+};
+
 // Allocation counters of a backend's caching allocator.
 struct AllocatorStats {
   int64_t system_allocs = 0;  // calls that reached malloc/cudaMalloc
@@ -257,6 +268,9 @@ class Backend {
                         const SgdStep& s) = 0;
   virtual void adam_step(float* p, const float* g, float* m, float* v, int64_t n,
                          const AdamStep& s) = 0;
+  // adam_step on each tensor with its own step count (s.step is not read): the same results as
+  // one adam_step each, which the default makes; a GPU updates a whole model in O(1) launches.
+  virtual void adam_step_many(const std::vector<AdamTensor>& tensors, const AdamStep& s);
 };
 
 // The backend for a device. CPU always exists; CUDA throws when trine was built without it or

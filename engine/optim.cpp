@@ -1,7 +1,10 @@
 // Optimizer updates and state.
 #include "engine/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/error.h"
@@ -120,15 +123,22 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
 void Adam::step() {
   ++steps_;
   param_steps_.resize(params_.size(), 0);
+  // One call per device for all its parameters (a GPU updates them in O(1) launches).
+  std::vector<std::pair<Backend*, std::vector<AdamTensor>>> by_device;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    const int64_t step = ++param_steps_[i];
-    p.backend().adam_step(p.data(), g.data(), buffer("exp_avg", i).data(),
-                          buffer("exp_avg_sq", i).data(), p.numel(),
-                          {lr_, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, decoupled_, step});
+    const AdamTensor t{
+        p.data(),  g.data(),         buffer("exp_avg", i).data(), buffer("exp_avg_sq", i).data(),
+        p.numel(), ++param_steps_[i]};
+    auto it = std::find_if(by_device.begin(), by_device.end(),
+                           [&](const auto& d) { return d.first == &p.backend(); });
+    if (it == by_device.end()) it = by_device.insert(by_device.end(), {&p.backend(), {}});
+    it->second.push_back(t);
   }
+  const AdamStep s{lr_, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, decoupled_, 0};
+  for (auto& [be, tensors] : by_device) be->adam_step_many(tensors, s);
 }
 
 std::map<std::string, Tensor> Adam::state_dict() const {

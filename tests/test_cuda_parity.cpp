@@ -982,6 +982,42 @@ TEST_F(CudaParity, OptimizerSteps) {
   }
 }
 
+// 37 parameters (two launches of up to 32), empty ones and ones a block boundary apart, each with
+// its own step count, against the CPU's one adam_step each: as OptimizerSteps.
+TEST_F(CudaParity, AdamStepMany) {
+  const std::vector<int64_t> sizes = {
+      1, 4096, 4097, 0, 300001, 7, 4095, 12, 1, 8192, 5000, 3,  2,  17, 65, 0,  4098, 33, 100,
+      1, 2,    3,    4, 5,      6, 7,    8,  9, 10,   11,   12, 13, 14, 15, 16, 17,   18};
+  std::vector<std::unique_ptr<Pair<float>>> bufs;  // p, g, m, v of each parameter
+  std::vector<AdamTensor> on_cpu, on_gpu;
+  uint32_t seed = 900;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const size_t n = static_cast<size_t>(sizes[i]);
+    for (int k = 0; k < 4; ++k)
+      bufs.push_back(std::make_unique<Pair<float>>(
+          *cpu, *gpu, k == 3 ? uniform(n, ++seed, 0.f, 0.01f) : uniform(n, ++seed)));
+    auto at = [&](int k) -> Pair<float>& { return *bufs[bufs.size() - 4 + k]; };
+    const int64_t step = 1 + static_cast<int64_t>(i % 5);
+    on_cpu.push_back({at(0).c.get(), at(1).c.get(), at(2).c.get(), at(3).c.get(), sizes[i], step});
+    on_gpu.push_back({at(0).g.get(), at(1).g.get(), at(2).g.get(), at(3).g.get(), sizes[i], step});
+  }
+  for (bool decoupled : {false, true}) {
+    const AdamStep s{1e-2f, 0.9f, 0.999f, 1e-8f, 0.01f, decoupled, -7};  // its step: unread
+    for (AdamTensor& t : on_cpu)
+      cpu->adam_step(t.p, t.g, t.m, t.v, t.n,
+                     {s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, decoupled, t.step});
+    gpu->adam_step_many(on_gpu, s);
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    SCOPED_TRACE("parameter " + std::to_string(i) + " of " + std::to_string(sizes[i]));
+    EXPECT_TRUE(close(bufs[4 * i]->g.download(), bufs[4 * i]->c.download(), 1e-6, 1e-5)) << "p";
+    EXPECT_TRUE(close(bufs[4 * i + 2]->g.download(), bufs[4 * i + 2]->c.download(), 1e-6, 1e-5))
+        << "m";
+    EXPECT_TRUE(close(bufs[4 * i + 3]->g.download(), bufs[4 * i + 3]->c.download(), 1e-7, 1e-5))
+        << "v";
+  }
+}
+
 // ---------------------------------------------------------------------------- mining
 
 // A B x B distance matrix from few levels (ties), with NaNs at `nan_every` (0: none), and

@@ -334,18 +334,51 @@ __global__ void sgd_kernel(float* p, const float* g, float* buf, int64_t n, SgdS
 }
 
 // The loop body of CpuBackend::adam_step; the bias corrections come from the host.
+__device__ __forceinline__ void adam_element(float* p, const float* g, float* m, float* v,
+                                             int64_t i, const AdamStep& s, float step_size,
+                                             float inv_sqrt_bc2) {
+  float grad = g[i];
+  if (s.decoupled)
+    p[i] *= 1.f - s.lr * s.weight_decay;
+  else
+    grad += s.weight_decay * p[i];
+  m[i] = s.beta1 * m[i] + (1.f - s.beta1) * grad;
+  v[i] = s.beta2 * v[i] + (1.f - s.beta2) * grad * grad;
+  p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + s.eps);
+}
+
 __global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamStep s,
                             float step_size, float inv_sqrt_bc2) {
-  TRINE_CUDA_KERNEL_LOOP(i, n) {
-    float grad = g[i];
-    if (s.decoupled)
-      p[i] *= 1.f - s.lr * s.weight_decay;
-    else
-      grad += s.weight_decay * p[i];
-    m[i] = s.beta1 * m[i] + (1.f - s.beta1) * grad;
-    v[i] = s.beta2 * v[i] + (1.f - s.beta2) * grad * grad;
-    p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + s.eps);
-  }
+  TRINE_CUDA_KERNEL_LOOP(i, n) adam_element(p, g, m, v, i, s, step_size, inv_sqrt_bc2);
+}
+
+// Up to cuda::kMaxArrays parameters per launch (cuda::plan_blocks), kAdamPerBlock elements a block.
+constexpr int64_t kAdamPerBlock = 4096;
+struct AdamArrays {
+  float* p[cuda::kMaxArrays];
+  const float* g[cuda::kMaxArrays];
+  float* m[cuda::kMaxArrays];
+  float* v[cuda::kMaxArrays];
+  int64_t n[cuda::kMaxArrays];
+  float step_size[cuda::kMaxArrays];
+  float inv_sqrt_bc2[cuda::kMaxArrays];
+  int64_t first_block[cuda::kMaxArrays + 1];
+};
+
+__global__ void adam_many_kernel(AdamArrays a, AdamStep s) {
+  int64_t begin;
+  const int i = cuda::array_of_block(a.first_block, kAdamPerBlock, &begin);
+  const int64_t end = min(a.n[i], begin + kAdamPerBlock);
+  for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x)
+    adam_element(a.p[i], a.g[i], a.m[i], a.v[i], j, s, a.step_size[i], a.inv_sqrt_bc2[i]);
+}
+
+// Same host arithmetic as CpuBackend::adam_step: lr / (1 - beta1^t) and 1 / sqrt(1 - beta2^t).
+void adam_corrections(const AdamStep& s, int64_t step, float* step_size, float* inv_sqrt_bc2) {
+  const float bc1 = 1.f - std::pow(s.beta1, static_cast<float>(step));
+  const float bc2 = 1.f - std::pow(s.beta2, static_cast<float>(step));
+  *step_size = s.lr / bc1;
+  *inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
 }
 
 }  // namespace
@@ -362,13 +395,29 @@ void CudaBackend::adam_step(float* p, const float* g, float* m, float* v, int64_
                             const AdamStep& s) {
   if (n <= 0) return;
   activate();
-  // Same host arithmetic as CpuBackend::adam_step.
-  const float bc1 = 1.f - std::pow(s.beta1, static_cast<float>(s.step));
-  const float bc2 = 1.f - std::pow(s.beta2, static_cast<float>(s.step));
-  const float step_size = s.lr / bc1;
-  const float inv_sqrt_bc2 = 1.f / std::sqrt(bc2);
+  float step_size, inv_sqrt_bc2;
+  adam_corrections(s, s.step, &step_size, &inv_sqrt_bc2);
   adam_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(p, g, m, v, n, s, step_size, inv_sqrt_bc2);
   TRINE_CUDA_CHECK_LAUNCH("adam_kernel");
+}
+
+void CudaBackend::adam_step_many(const std::vector<AdamTensor>& tensors, const AdamStep& s) {
+  if (tensors.empty()) return;
+  activate();
+  for (size_t first = 0; first < tensors.size(); first += cuda::kMaxArrays) {
+    AdamArrays a{};
+    const int count = static_cast<int>(std::min<size_t>(cuda::kMaxArrays, tensors.size() - first));
+    for (int k = 0; k < count; ++k) {
+      const AdamTensor& t = tensors[first + k];
+      a.p[k] = t.p, a.g[k] = t.g, a.m[k] = t.m, a.v[k] = t.v, a.n[k] = t.n;
+      adam_corrections(s, t.step, &a.step_size[k], &a.inv_sqrt_bc2[k]);
+    }
+    const int64_t blocks = cuda::plan_blocks(a.n, count, kAdamPerBlock, a.first_block);
+    if (blocks == 0) continue;
+    TRINE_CHECK(blocks <= INT32_MAX, "adam_step_many: parameters too large for one launch");
+    adam_many_kernel<<<static_cast<unsigned>(blocks), cuda::kThreads, 0, stream_>>>(a, s);
+    TRINE_CUDA_CHECK_LAUNCH("adam_many_kernel");
+  }
 }
 
 }  // namespace trine

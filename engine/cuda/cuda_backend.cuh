@@ -43,6 +43,32 @@ inline unsigned grid_for(int64_t n, int64_t max_blocks) {
   return static_cast<unsigned>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, max_blocks));
 }
 
+// Launches over many arrays at once (a model's parameters), their pointers passed by value as
+// the kernel's parameter: array i is worked on by blocks [first_block[i], first_block[i + 1]),
+// `per_block` elements each. Sets first_block[0..count] (kMaxArrays + 1 entries; the unused ones
+// repeat the total) and returns the total number of blocks.
+constexpr int kMaxArrays = 32;
+inline int64_t plan_blocks(const int64_t* sizes, int count, int64_t per_block,
+                           int64_t* first_block) {
+  int64_t blocks = 0;
+  for (int k = 0; k <= kMaxArrays; ++k) {
+    first_block[k] = blocks;
+    if (k < count) blocks += (sizes[k] + per_block - 1) / per_block;
+  }
+  return blocks;
+}
+
+// In a kernel launched by plan_blocks: the array this block works on (the same for all its
+// threads) and the first element of its share.
+__device__ __forceinline__ int array_of_block(const int64_t* first_block, int64_t per_block,
+                                              int64_t* begin) {
+  const int64_t block = blockIdx.x;
+  int i = 0;
+  while (block >= first_block[i + 1]) ++i;
+  *begin = (block - first_block[i]) * per_block;
+  return i;
+}
+
 // Grid-stride loop over [0, n) with 64-bit indices.
 #define TRINE_CUDA_KERNEL_LOOP(i, n)                                                     \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
@@ -144,6 +170,7 @@ class CudaBackend final : public Backend {
 
   void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
                 const SgdStep& s) override;
+  void adam_step_many(const std::vector<AdamTensor>& tensors, const AdamStep& s) override;
   void adam_step(float* p, const float* g, float* m, float* v, int64_t n,
                  const AdamStep& s) override;
 

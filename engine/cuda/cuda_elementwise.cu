@@ -405,23 +405,19 @@ __global__ void reduce_combine_kernel(const double* part_v, const int32_t* part_
   }
 }
 
-// Up to kMaxAbsArrays arrays per launch, passed by value as the kernel's parameter (no upload);
-// array i is folded by blocks [first_block[i], first_block[i + 1]), kMaxAbsPerBlock elements each.
-constexpr int kMaxAbsArrays = 32;
+// Up to cuda::kMaxArrays arrays per launch (cuda::plan_blocks), kMaxAbsPerBlock elements a block.
 constexpr int64_t kMaxAbsPerBlock = 8192;
 struct MaxAbsArrays {
-  const float* x[kMaxAbsArrays];
-  int64_t n[kMaxAbsArrays];
-  int64_t first_block[kMaxAbsArrays + 1];
+  const float* x[cuda::kMaxArrays];
+  int64_t n[cuda::kMaxArrays];
+  int64_t first_block[cuda::kMaxArrays + 1];
 };
 
 // out[i] = max over array i of |x| as bits: they order as the values do, with every NaN above
 // +inf, so an unsigned max finds the largest magnitude and lets a NaN win (out starts at 0).
 __global__ void max_abs_kernel(MaxAbsArrays a, unsigned* out) {
-  const int64_t block = blockIdx.x;
-  int i = 0;
-  while (block >= a.first_block[i + 1]) ++i;  // the same i for the whole block
-  const int64_t begin = (block - a.first_block[i]) * kMaxAbsPerBlock;
+  int64_t begin;
+  const int i = cuda::array_of_block(a.first_block, kMaxAbsPerBlock, &begin);
   const int64_t end = min(a.n[i], begin + kMaxAbsPerBlock);
   unsigned m = 0;
   for (int64_t j = begin + threadIdx.x; j < end; j += blockDim.x)
@@ -660,18 +656,11 @@ void CudaBackend::max_abs_each(const std::vector<const float*>& xs,
   if (xs.empty()) return;
   activate();
   TRINE_CUDA_CHECK(cudaMemsetAsync(out, 0, xs.size() * sizeof(float), stream_));  // +0.f
-  for (size_t first = 0; first < xs.size(); first += kMaxAbsArrays) {
+  for (size_t first = 0; first < xs.size(); first += cuda::kMaxArrays) {
     MaxAbsArrays a{};
-    const size_t count = std::min<size_t>(kMaxAbsArrays, xs.size() - first);
-    int64_t blocks = 0;
-    for (size_t k = 0; k < kMaxAbsArrays; ++k) {
-      a.first_block[k] = blocks;
-      if (k >= count) continue;
-      a.x[k] = xs[first + k];
-      a.n[k] = sizes[first + k];
-      blocks += (a.n[k] + kMaxAbsPerBlock - 1) / kMaxAbsPerBlock;
-    }
-    a.first_block[kMaxAbsArrays] = blocks;
+    const int count = static_cast<int>(std::min<size_t>(cuda::kMaxArrays, xs.size() - first));
+    for (int k = 0; k < count; ++k) a.x[k] = xs[first + k], a.n[k] = sizes[first + k];
+    const int64_t blocks = cuda::plan_blocks(a.n, count, kMaxAbsPerBlock, a.first_block);
     if (blocks == 0) continue;  // all empty: their 0 is written
     TRINE_CHECK(blocks <= INT32_MAX, "max_abs_each: arrays too large for one launch");
     max_abs_kernel<<<static_cast<unsigned>(blocks), cuda::kThreads, 0, stream_>>>(
