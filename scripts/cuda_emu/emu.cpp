@@ -122,19 +122,28 @@ unsigned ballot(bool pred) {
 }
 
 // ---------------------------------------------------------------------------- API profile
-// TRINE_EMU_PROFILE=1: count every launch, cuBLAS call, copy, memset, stream sync, cudaMalloc and
-// cudaFree by kind and by the trine function that made it, and print the table at exit: what a
-// GPU's time per step depends on when its kernels are small (launches, host waits), seen here.
+// TRINE_EMU_PROFILE=N: count every launch, cuBLAS call, copy, memset, stream sync, cudaMalloc and
+// cudaFree by kind and by the N innermost trine functions on its call stack (at most kDepth
+// frames), and print the table at exit: what a GPU's time per step depends on when its kernels
+// are small (launches, host waits), seen here.
 namespace {
 
-constexpr int kDepth = 16;             // frames kept per call
-constexpr int kCallers = 3;            // trine functions shown per call
+constexpr int kDepth = 24;             // frames kept per call
 using Stack = std::vector<uintptr_t>;  // return addresses, as offsets into their object file
 
-// Function names for code addresses (offsets into /proc/self/exe), from one addr2line run; the
-// static and anonymous-namespace functions dladdr cannot name included.
-std::map<uintptr_t, std::string> names_of(const std::vector<uintptr_t>& pcs) {
-  std::map<uintptr_t, std::string> names;
+// "trine::(anonymous namespace)::f<int>(float) const" -> "trine::f<int>".
+std::string short_name(std::string name) {
+  const std::string anon = "(anonymous namespace)::";
+  for (size_t at; (at = name.find(anon)) != std::string::npos;) name.erase(at, anon.size());
+  if (const size_t paren = name.find('('); paren != std::string::npos) name.resize(paren);
+  return name;
+}
+
+// The functions at code addresses (offsets into /proc/self/exe), innermost first where calls
+// were inlined, from one addr2line run: static and anonymous-namespace functions, which dladdr
+// cannot name, included.
+std::map<uintptr_t, std::vector<std::string>> names_of(const std::vector<uintptr_t>& pcs) {
+  std::map<uintptr_t, std::vector<std::string>> names;
   char list[] = "/tmp/emu-profile-XXXXXX";
   const int fd = mkstemp(list);
   if (fd < 0) return names;
@@ -146,17 +155,27 @@ std::map<uintptr_t, std::string> names_of(const std::vector<uintptr_t>& pcs) {
   }
   (void)!write(fd, text.data(), text.size());
   close(fd);
-  const std::string cmd = "addr2line -f -C -e /proc/" + std::to_string(getpid()) + "/exe < " +
+  // -a: each address's line first, then a function and a file:line line per inlining level.
+  const std::string cmd = "addr2line -a -i -f -C -e /proc/" + std::to_string(getpid()) + "/exe < " +
                           std::string(list) + " 2>/dev/null";
   if (FILE* out = popen(cmd.c_str(), "r")) {
-    char line[4096];
-    for (const uintptr_t pc : pcs) {
-      if (!std::fgets(line, sizeof line, out)) break;
-      std::string name = line;
-      name.erase(name.find_last_not_of("\n") + 1);
-      if (const size_t paren = name.find('('); paren != std::string::npos) name.resize(paren);
-      names[pc] = name;
-      if (!std::fgets(line, sizeof line, out)) break;  // file:line
+    char line[8192];
+    size_t at = 0;
+    bool function_next = false;
+    while (std::fgets(line, sizeof line, out)) {
+      std::string text = line;
+      text.erase(text.find_last_not_of("\n") + 1);
+      if (text.rfind("0x", 0) == 0 &&
+          text.find_first_not_of("0123456789abcdefx") == std::string::npos) {
+        at = names.size() < pcs.size() ? names.size() : pcs.size() - 1;
+        names[pcs[at]];
+        function_next = true;
+      } else if (function_next && !names.empty()) {
+        names[pcs[at]].push_back(short_name(text));
+        function_next = false;
+      } else {
+        function_next = true;  // a file:line line: a function comes next, if any
+      }
     }
     pclose(out);
   }
@@ -166,6 +185,7 @@ std::map<uintptr_t, std::string> names_of(const std::vector<uintptr_t>& pcs) {
 
 struct Profile {
   bool on = std::getenv("TRINE_EMU_PROFILE") != nullptr;
+  int callers = on ? std::max(1, std::atoi(std::getenv("TRINE_EMU_PROFILE"))) : 0;
   uintptr_t base = 0;                                  // load address of the program
   std::map<std::string, std::map<Stack, long>> calls;  // kind -> call stack -> calls
   ~Profile() {
@@ -181,14 +201,18 @@ struct Profile {
       std::map<std::string, long> by_caller;
       long total = 0;
       for (const auto& [stack, n] : stacks) {
-        std::string who;  // the innermost kCallers trine functions, innermost first
+        std::string who;  // the innermost `callers` trine functions, innermost first
         int found = 0;
         for (const uintptr_t pc : stack) {
           const auto it = names.find(pc);
-          if (it == names.end() || it->second.rfind("trine::", 0) != 0) continue;
-          if (found > 0 && who.ends_with(it->second)) continue;  // recursion, lambdas
-          who += (found > 0 ? " < " : "") + it->second;
-          if (++found == kCallers) break;
+          if (it == names.end()) continue;
+          for (const std::string& name : it->second) {
+            if (name.rfind("trine::", 0) != 0 || name == "trine::") continue;
+            if (found > 0 && who.ends_with(name)) continue;  // recursion, lambdas
+            who += (found > 0 ? " < " : "") + name;
+            if (++found == callers) break;
+          }
+          if (found == callers) break;
         }
         if (who.empty()) who = "(outside trine)";
         by_caller[who] += n;

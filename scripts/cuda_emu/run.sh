@@ -19,9 +19,10 @@
 # --resume of that run, and bench w1, on 256 MNIST images; pairs, faces and embed --images on 12
 # LFW identities at 16x16. MNIST and LFW come from ../shared/data (a part without them is skipped).
 #
-# TRINE_EMU_PROFILE=1 (with any emulated program) prints at exit how many kernel launches, cuBLAS
-# calls, copies, memsets, stream syncs and cudaMallocs it made, by the trine functions that made
-# them; two runs that differ only in --steps give the counts per training step (docs/cuda.md).
+# TRINE_EMU_PROFILE=N (with any emulated program) prints at exit how many kernel launches, cuBLAS
+# calls, copies, memsets, stream syncs and cudaMallocs it made, by the N innermost trine functions
+# that made them (3 is a good start); two runs that differ only in --steps give the counts per
+# training step (docs/cuda.md).
 #
 # Without arguments it runs every test but CudaParity.MiningOnALargeBatch (B = 4096 and 4500: it
 # ran over 25 minutes here without finishing); give it as the filter to run it alone.
