@@ -361,8 +361,14 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
             current ? std::move(*current) : plan(epoch_);
         current.reset();
         const int64_t first = batch_, base_step = step_;
-        Prefetcher<Batch> prefetch(static_cast<int64_t>(batches.size()) - first, [&](int64_t i) {
-          return load(batches[static_cast<size_t>(first + i)], base_step + i);
+        // The images and the labels, both on the training device: the loader thread uploads
+        // them, so that a step on a GPU does not wait for an upload.
+        struct Ready {
+          Tensor x, labels;
+        };
+        Prefetcher<Ready> prefetch(static_cast<int64_t>(batches.size()) - first, [&](int64_t i) {
+          Batch b = load(batches[static_cast<size_t>(first + i)], base_step + i);
+          return Ready{b.x, Tensor::from_ints(b.labels, o_.device)};
         });
         // A step's time runs from asking for its batch to the end of the update, so waiting for
         // the loader counts (as the peers time their batch gathering).
@@ -382,7 +388,7 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
                       << ": scaled the input batch by 1e38\n";
           }
           Tensor emb = model_(b->x);
-          Tensor loss = loss_.forward(emb, Tensor::from_ints(b->labels, o_.device));
+          Tensor loss = loss_.forward(emb, b->labels);
           const float value = loss.item();
           if (!std::isfinite(value)) {
             const std::string layer = first_nonfinite_layer(b->x);
