@@ -256,6 +256,9 @@ class Backend {
   // positive pair or has none.
   virtual void mine_semihard(const float* D, const int32_t* labels, int64_t B, float margin,
                              SemiHardMode mode, int32_t* neg) = 0;
+  // A miner's picks as an index any op takes and a mask: safe[i] = idx[i] and valid[i] = 1 where
+  // idx[i] >= 0; safe[i] = 0 and valid[i] = 0 where it is -1 ("none").
+  virtual void split_indices(const int32_t* idx, int64_t n, int32_t* safe, float* valid) = 0;
   // Loss over the triplet set of `p`. Per anchor a, row_stats[a*5 + k] receives, for k =
   // 0 the summed loss, 1 the number of triplets, 2 the number with a non-zero loss (soft: all),
   // 3 the summed D[a,p] and 4 the summed negative distance over those triplets. grad_D (B x B,

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 
@@ -20,12 +21,12 @@ void check_inputs(const Tensor& D, const Tensor& labels, const char* who) {
   TRINE_CHECK(labels.device() == D.device(), who, ": labels and distances on different devices");
 }
 
-// Replaces -1 entries by 0 and returns {index, valid}.
+// Replaces -1 entries by 0 and returns {index, valid} (one launch on a GPU).
 std::pair<Tensor, Tensor> split_invalid(const Tensor& idx) {
-  Tensor f = idx.to_float();
-  Tensor zero = Tensor::scalar(0.f, idx.device());
-  Tensor valid = ge(f, zero);
-  return {where(valid, f, zero).to_int(), valid};
+  Tensor safe = Tensor::empty(idx.shape(), idx.device(), DType::I32);
+  Tensor valid = Tensor::empty(idx.shape(), idx.device());
+  idx.backend().split_indices(idx.int_data(), idx.numel(), safe.int_data(), valid.data());
+  return {safe, valid};
 }
 
 MinerOutput window_output(TripletWindow w) {

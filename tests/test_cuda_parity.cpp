@@ -1050,6 +1050,20 @@ std::vector<MiningBatch> mining_batches(bool with_nan = true) {
   return v;
 }
 
+// Exact: -1 ("none") becomes index 0 with mask 0, any other index stays with mask 1.
+TEST_F(CudaParity, SplitIndices) {
+  for (int64_t n : {1, 37, 100003}) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    auto idx = pair(randint(static_cast<size_t>(n), static_cast<uint32_t>(n), -1, 50));
+    auto safe = pair(filled<int32_t>(static_cast<size_t>(n), -12345));
+    auto valid = pair(filled<float>(static_cast<size_t>(n), kGarbage));
+    cpu->split_indices(idx.c.get(), n, safe.c.get(), valid.c.get());
+    gpu->split_indices(idx.g.get(), n, safe.g.get(), valid.g.get());
+    EXPECT_TRUE(equal(safe.g.download(), safe.c.download())) << "index";
+    EXPECT_TRUE(equal(valid.g.download(), valid.c.download())) << "mask";
+  }
+}
+
 // Indices are exact: the same picks, lowest index on ties.
 TEST_F(CudaParity, MineAnchorPairs) {
   for (const MiningBatch& m : mining_batches()) {

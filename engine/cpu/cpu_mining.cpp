@@ -32,6 +32,13 @@ void CpuBackend::mine_anchor_pairs(const float* D, const int32_t* labels, int64_
   });
 }
 
+void CpuBackend::split_indices(const int32_t* idx, int64_t n, int32_t* safe, float* valid) {
+  for (int64_t i = 0; i < n; ++i) {
+    safe[i] = idx[i] >= 0 ? idx[i] : 0;
+    valid[i] = idx[i] >= 0 ? 1.f : 0.f;
+  }
+}
+
 void CpuBackend::mine_semihard(const float* D, const int32_t* labels, int64_t B, float margin,
                                SemiHardMode mode, int32_t* neg) {
   parallel_for(B, 16, [&](int64_t a0, int64_t a1) {

@@ -165,6 +165,7 @@ class CudaBackend final : public Backend {
                          int32_t* pos, int32_t* neg) override;
   void mine_semihard(const float* D, const int32_t* labels, int64_t B, float margin,
                      SemiHardMode mode, int32_t* neg) override;
+  void split_indices(const int32_t* idx, int64_t n, int32_t* safe, float* valid) override;
   void triplet_set_loss(const float* D, const int32_t* labels, int64_t B, const TripletSetParams& p,
                         double* row_stats, float* grad_D) override;
 

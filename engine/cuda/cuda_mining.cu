@@ -369,6 +369,25 @@ void CudaBackend::mine_anchor_pairs(const float* D, const int32_t* labels, int64
 
 namespace {
 
+// The loop body of CpuBackend::split_indices.
+__global__ void split_indices_kernel(const int32_t* idx, int64_t n, int32_t* safe, float* valid) {
+  TRINE_CUDA_KERNEL_LOOP(i, n) {
+    safe[i] = idx[i] >= 0 ? idx[i] : 0;
+    valid[i] = idx[i] >= 0 ? 1.f : 0.f;
+  }
+}
+
+}  // namespace
+
+void CudaBackend::split_indices(const int32_t* idx, int64_t n, int32_t* safe, float* valid) {
+  if (n <= 0) return;
+  activate();
+  split_indices_kernel<<<grid(n), cuda::kThreads, 0, stream_>>>(idx, n, safe, valid);
+  TRINE_CUDA_CHECK_LAUNCH("split_indices_kernel");
+}
+
+namespace {
+
 // Lets `kernel` use `bytes` of dynamic shared memory. Without opting in, a block's static and
 // dynamic shared memory together must fit in 48 KiB, so the static part counts too: at B = 4096
 // the dynamic 48 KiB alone fit, but not beside the kernels' static arrays.
