@@ -62,11 +62,6 @@ class SignalGuard {
 // Thrown inside the loop to restart from the reloaded checkpoint.
 struct Restart {};
 
-// max |x| (NaN when x holds a NaN, inf when it holds an inf).
-float max_abs(const Tensor& t) {
-  return max(abs(t.detach())).item();
-}
-
 std::string fmt(double v, int digits = 4) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -311,11 +306,11 @@ void Trainer::poison_first_parameter(const char* when) {
 
 std::string Trainer::first_nonfinite_layer(const Tensor& x) {
   NoGradGuard ng;
-  if (!std::isfinite(max_abs(x))) return "the input batch itself";
+  if (!std::isfinite(max_abs_each({x}).item())) return "the input batch itself";
   Tensor y = x;
   for (size_t i = 0; i < model_.size(); ++i) {
     y = model_[i].forward(y);
-    if (!std::isfinite(max_abs(y)))
+    if (!std::isfinite(max_abs_each({y}).item()))
       return "the output of layer " + std::to_string(i) + " (" + model_[i].describe() + ")";
   }
   return "";
