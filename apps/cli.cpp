@@ -238,6 +238,32 @@ std::string banner(const std::string& device) {
   return line;
 }
 
+DeviceChoice device_flags(Args& args) {
+  DeviceChoice c;
+  c.device = Device::parse(args.str("device", "cpu", "cpu, cuda or cuda:N"));
+  const std::string math = args.choice(
+      "conv-math", "fp32", {"fp32", "tf32"},
+      "arithmetic of the convolutions: fp32, or tf32 (CUDA only: inputs rounded to a 10-bit "
+      "mantissa on tensor cores, as PyTorch's cuDNN convolutions by default)");
+  c.conv_math = math == "tf32" ? ConvMath::TF32 : ConvMath::FP32;
+  TRINE_CHECK_AS(UsageError, c.device.is_cuda() || c.conv_math == ConvMath::FP32,
+                 "--conv-math tf32 needs a CUDA device (--device cuda): the CPU computes "
+                 "convolutions in FP32 only");
+  return c;
+}
+
+const char* conv_math_name(ConvMath math) {
+  return math == ConvMath::TF32 ? "tf32" : "fp32";
+}
+
+Backend& open_device(const DeviceChoice& choice) {
+  Backend& be = backend_for(choice.device);  // a clear error when the device is unavailable
+  be.set_conv_math(choice.conv_math);
+  std::cerr << banner(choice.device.str())
+            << (choice.conv_math == ConvMath::TF32 ? " | convolutions in TF32" : "") << "\n";
+  return be;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
+
 namespace trine::cli {
 
 class Args {
@@ -87,5 +89,20 @@ void common_flags(Args& args);
 void cpu_only_device_flag(Args& args, const std::string& command, const std::string& why);
 // The start-up line: version, BLAS kernel, threads, device.
 std::string banner(const std::string& device = "cpu");
+
+// Where a command runs its model: the device, and the arithmetic of its convolutions.
+struct DeviceChoice {
+  Device device = Device::cpu();
+  ConvMath conv_math = ConvMath::FP32;
+};
+// Declares and reads --device (cpu, cuda or cuda:N) and --conv-math (fp32, or tf32 for a CUDA
+// device: TF32 tensor cores for the convolutions, as PyTorch's cuDNN by default; a UsageError
+// on the CPU). Opens nothing: call open_device after finish().
+DeviceChoice device_flags(Args& args);
+// "fp32", "tf32": the --conv-math value, and the `conv_math` figure of the benchmarks.
+const char* conv_math_name(ConvMath math);
+// The chosen device's backend, with a clear error when it is not available, its convolutions
+// set to the chosen arithmetic (Backend::set_conv_math); prints the banner on stderr.
+Backend& open_device(const DeviceChoice& choice);
 
 }  // namespace trine::cli

@@ -26,15 +26,14 @@ int run(cli::Args& args) {
   const int64_t batch = args.integer("batch", 256, "batch size", 1, 1 << 20);
   const bool strict =
       args.flag("strict", "images: fail on an unreadable file instead of skipping it");
-  const std::string device_name = args.str("device", "cpu", "cpu, cuda or cuda:N");
+  const cli::DeviceChoice device_choice = cli::device_flags(args);
   cli::common_flags(args);
   args.finish();
   TRINE_CHECK_AS(UsageError, model_path && out, "embed: --model and --out are required");
   TRINE_CHECK_AS(UsageError, mnist_dir.has_value() != images_dir.has_value(),
                  "embed: give exactly one of --mnist DIR and --images DIR");
-  const Device device = Device::parse(device_name);
-  backend_for(device);
-  std::cerr << cli::banner(device.str()) << "\n";
+  const Device device = device_choice.device;
+  cli::open_device(device_choice);
 
   cli::SavedModel m = cli::load_model(*model_path);
   m.model->to(device);

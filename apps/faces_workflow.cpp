@@ -77,7 +77,9 @@ int faces_main(Args& args, bool bench) {
   const bool strict = args.flag("strict", "fail on an unreadable image instead of skipping it");
   const int64_t eval_batch =
       args.integer("eval-batch", 500, "batch size for embedding", 1, 1 << 20);
-  const TrainerOptions loop = read_loop_flags(args);
+  TrainerOptions loop = read_loop_flags(args);
+  const DeviceChoice device_choice = device_flags(args);
+  loop.device = device_choice.device;
   MetricConfig defaults;  // workload W2: batch-hard, Euclidean, margin 0.2, Adam 1e-3, 32 x 4
   defaults.P = 32;
   defaults.K = 4;
@@ -88,8 +90,7 @@ int faces_main(Args& args, bool bench) {
   args.finish();
 
   const Device device = loop.device;
-  backend_for(device);  // fails now, with a clear message, when the device is unavailable
-  std::cerr << banner(device.str()) << "\n";
+  open_device(device_choice);  // fails now, with a clear message, when it is unavailable
   TRINE_CHECK_AS(UsageError, crop <= size, "--crop ", crop, " is larger than --size ", size);
   std::vector<int32_t> test_folds;
   if (folds_flag == "all") {
@@ -307,7 +308,10 @@ int faces_main(Args& args, bool bench) {
   std::printf("decode_seconds %.1f\n", decode_seconds);
   std::printf("train_steps %lld\n", static_cast<long long>(first.steps));
   print_peak_memory(rss, device);
-  if (bench) std::printf("blas_kernel %s\n", blas::info().core.c_str());
+  if (bench) {
+    std::printf("blas_kernel %s\n", blas::info().core.c_str());
+    std::printf("conv_math %s\n", conv_math_name(device_choice.conv_math));
+  }
   if (!write_run) return 0;
 
   // ---- run folder

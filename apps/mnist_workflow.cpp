@@ -74,6 +74,8 @@ int mnist_main(Args& args, bool bench) {
   const bool train_gallery = !args.flag(
       "no-train-gallery", "skip the 1-NN accuracy of test queries against the train set");
   TrainerOptions to = read_loop_flags(args);
+  const DeviceChoice device_choice = device_flags(args);
+  to.device = device_choice.device;
   MetricConfig defaults;  // workload W1: batch-hard triplet, Euclidean, margin 0.2, Adam 1e-3, 8x16
   defaults.sampler = "uniform";  // as the W1 peer: P classes uniformly per batch, N / (P K) steps
   MetricConfig mc = read_metric_flags(args, defaults, dim);
@@ -82,8 +84,7 @@ int mnist_main(Args& args, bool bench) {
   args.finish();
 
   const Device device = to.device;
-  backend_for(device);  // fails now, with a clear message, when the device is unavailable
-  std::cerr << banner(device.str()) << "\n";
+  open_device(device_choice);  // fails now, with a clear message, when it is unavailable
   const std::string run_dir = resume ? resume->run_dir : out_flag;
   const bool write_run = !run_dir.empty();
 
@@ -176,6 +177,7 @@ int mnist_main(Args& args, bool bench) {
   if (bench) {
     std::printf("blas_kernel %s\n", blas::info().core.c_str());
     std::printf("threads %d\n", blas::info().threads);
+    std::printf("conv_math %s\n", conv_math_name(device_choice.conv_math));
     std::printf("steps %lld\n", static_cast<long long>(trainer.step()));
     std::printf("train_img_per_s %.1f\n", train_rate);
     std::printf("embed_img_per_s %.1f\n", embed_rate);

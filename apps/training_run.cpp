@@ -46,7 +46,6 @@ TrainerOptions read_loop_flags(Args& args) {
       "1e38 (input:STEP) or fill the last layer's gradient with Inf (grad:STEP), to exercise "
       "--on-nonfinite");
   if (inject) parse_inject_nonfinite(*inject, o);
-  o.device = Device::parse(args.str("device", "cpu", "cpu, cuda or cuda:N"));
   return o;
 }
 

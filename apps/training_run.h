@@ -28,8 +28,8 @@ std::optional<ResumePoint> read_resume(Args& args, const std::string& model,
                                        const std::string& other_command);
 
 // Declares and reads the flags of the training loop into TrainerOptions: --log-every,
-// --checkpoint-every, --on-nonfinite, --inject-nonfinite (checked at once, before any data is
-// read) and --device. The caller fills in run_dir, epochs and max_steps.
+// --checkpoint-every, --on-nonfinite and --inject-nonfinite (checked at once, before any data is
+// read). The caller fills in device (device_flags), run_dir, epochs and max_steps.
 TrainerOptions read_loop_flags(Args& args);
 
 // The given flags (Args::given_tokens()) as one checkpoint meta entry, and back.

@@ -50,6 +50,12 @@ int64_t conv_chunk(const Backend& be, const ConvGeom& g, int64_t n) {
 
 }  // namespace
 
+void Backend::set_conv_math(ConvMath math) {
+  TRINE_CHECK_AS(UsageError, math == ConvMath::FP32, description(),
+                 ": convolutions in TF32 need a CUDA device (tensor cores); this backend computes "
+                 "them in FP32 only");
+}
+
 void Backend::conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
                              int64_t N, int64_t M, float* y) {
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;

@@ -44,6 +44,13 @@ enum class ReduceOp { Sum, Max, Min };
 
 enum class PoolKind { Max, Avg };
 
+// The arithmetic of a backend's convolution products (conv2d_forward/backward).
+// FP32: full single precision, the default and the only one the CPU backend has.
+// TF32: each product's inputs rounded to TF32 (FP32's 8-bit exponent, a 10-bit mantissa) on
+// tensor cores, summed in FP32, as PyTorch's cuDNN convolutions do by default
+// (torch.backends.cudnn.allow_tf32). Dense layers, distances and mining stay FP32 either way.
+enum class ConvMath { FP32, TF32 };
+
 // A strided read of a broadcast operand: element [i0, i1, ...] is ptr[sum ik * strides[k]].
 struct StridedIn {
   const float* ptr;
@@ -211,6 +218,10 @@ class Backend {
   // per chunk): more images per chunk make bigger GEMMs and fewer launches, for more memory.
   // TRINE_CONV_WORKSPACE=BYTES in the environment overrides it.
   virtual int64_t conv_workspace_bytes() const { return int64_t{16} << 20; }
+  // The arithmetic of every later conv2d_forward/backward on this backend (ConvMath). A backend
+  // without tensor cores throws UsageError for ConvMath::TF32, naming itself.
+  virtual void set_conv_math(ConvMath math);
+  virtual ConvMath conv_math() const { return ConvMath::FP32; }
 
   // ---- batch normalization in training over x viewed as [N, C, HW], statistics per channel
   // (composite, with a generic default in engine/backend.cpp; a backend may fuse it).

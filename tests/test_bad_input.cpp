@@ -826,6 +826,8 @@ TEST_F(BadInput, EveryReaderAndFlagGivesAClearMessageAndStatus) {
        {"eval", "--embeddings", emb},
        "--embeddings and --labels are required",
        2});
+  add({"flags", "--conv-math tf32 on the CPU", mnist_args(mnist, {"--conv-math", "tf32"}),
+       "--conv-math tf32 needs a CUDA device (--device cuda)", 2});
   add({"flags", "--device tpu", mnist_args(mnist, {"--device", "tpu"}),
        "unknown device 'tpu': expected cpu, cuda or cuda:N", 2});
   {

@@ -116,6 +116,13 @@ TEST_F(CmdMnist, BadFlagsAreUsageErrors) {
   test::ProgramResult r = run_trine("mnist --data " + (dir_ / "missing").string());
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
+  EXPECT_EQ(run_trine("mnist --conv-math fp16").status, 2);
+  r = run_trine("mnist --conv-math tf32");  // TF32 is for CUDA devices only
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--device cuda"), std::string::npos) << r.err;
+  r = run_trine("bench w2 --conv-math tf32 --device cpu");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--conv-math tf32"), std::string::npos) << r.err;
 }
 
 }  // namespace

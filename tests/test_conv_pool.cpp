@@ -166,6 +166,22 @@ TEST(Conv2d, BackendCompositesGenericAndCpu) {
   check_conv_composites({3, 16, 13, 10, 24, 3, 3, 1, 1, 1, 0}, 560);
 }
 
+// The CPU backend has no TF32: asking for it is a UsageError that says so, and its convolutions
+// stay FP32.
+TEST(Conv2d, CpuBackendRefusesTf32) {
+  Backend& cpu = backend_for(Device::cpu());
+  EXPECT_EQ(cpu.conv_math(), ConvMath::FP32);
+  EXPECT_NO_THROW(cpu.set_conv_math(ConvMath::FP32));
+  try {
+    cpu.set_conv_math(ConvMath::TF32);
+    ADD_FAILURE() << "set_conv_math(TF32) on the CPU did not throw";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("TF32"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cpu"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(cpu.conv_math(), ConvMath::FP32);
+}
+
 TEST(Conv2d, Errors) {
   Tensor x = Tensor::zeros({1, 3, 5, 5});
   EXPECT_TRUE(test::throws_with<Error>(

@@ -829,6 +829,108 @@ TEST_F(CudaParity, Conv2dComposite) {
   }
 }
 
+// Every |got - want| <= atol + factor * bound (elementwise); reports the worst element.
+::testing::AssertionResult within(const std::vector<float>& got, const std::vector<float>& want,
+                                  const std::vector<float>& bound, double factor, double atol) {
+  size_t bad = 0, worst = 0;
+  double worst_excess = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double excess = std::fabs(static_cast<double>(got[i]) - want[i]) - atol -
+                          factor * std::fabs(static_cast<double>(bound[i]));
+    if (!(excess <= 0)) {  // NaN counts as a miss
+      ++bad;
+      if (!(excess <= worst_excess)) worst_excess = excess, worst = i;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << bad << " of " << got.size() << " elements off by more than " << atol << " + " << factor
+         << " x bound; worst at " << worst << ": cuda " << got[worst] << ", cpu " << want[worst]
+         << ", bound " << bound[worst];
+}
+
+// Restores a backend's FP32 convolutions when it goes out of scope (a failed check included).
+struct Fp32ConvsAfter {
+  explicit Fp32ConvsAfter(Backend& b) : be(b) {}
+  ~Fp32ConvsAfter() { be.set_conv_math(ConvMath::FP32); }
+  Backend& be;
+};
+
+// set_conv_math(ConvMath::TF32): each product's inputs keep 10 of their 23 mantissa bits
+// (relative error under 2^-10 each, rounded or truncated), so an output may miss the CPU's FP32
+// by 2^-9 of the sum of its products' magnitudes, which the same convolution over |x|, |w| and
+// |gy| gives: atol 1e-5 + 2^-9 that sum. The GEMMs do run in TF32: the results differ from the
+// GPU's own FP32 ones. Back in FP32, the convolution and a plain GEMM match the CPU again with
+// the tolerances of Conv2dComposite and Gemm, which TF32's error (about 2^-11 sqrt(K) |x w|)
+// would exceed.
+TEST_F(CudaParity, Conv2dInTf32) {
+  ConvGeom g{16, 13, 11, 3, 3, 1, 1, 1, 1, 0, 0};
+  g.OH = 13, g.OW = 11;
+  const int64_t N = 3, M = 24, K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+  const double factor = 1.0 / 512, atol = 1e-5;
+  const std::vector<float> xv = uniform(N * chw, 370), wv = uniform(M * K, 371),
+                           bv = uniform(M, 372), gyv = uniform(N * M * ohw, 373);
+  auto magnitudes = [](std::vector<float> v) {
+    for (float& e : v) e = std::fabs(e);
+    return v;
+  };
+  auto x = pair(xv), w = pair(wv), bias = pair(bv), gy = pair(gyv);
+  auto ax = pair(magnitudes(xv)), aw = pair(magnitudes(wv)), agy = pair(magnitudes(gyv));
+
+  // CPU references (FP32) and the bounds: |y| from |x|, |w| (the bias is added in FP32);
+  // |gx|, |gw|, |gb| from |x|, |w|, |gy|.
+  auto y = pair(filled<float>(N * M * ohw, kGarbage)),
+       y_bound = pair(filled<float>(N * M * ohw, 0));
+  auto gx = pair(filled<float>(N * chw, kGarbage)), gx_bound = pair(filled<float>(N * chw, 0));
+  auto gw = pair(filled<float>(M * K, kGarbage)), gw_bound = pair(filled<float>(M * K, 0));
+  auto gb = pair(filled<float>(M, kGarbage)), gb_bound = pair(filled<float>(M, 0));
+  cpu->conv2d_forward(x.c.get(), w.c.get(), bias.c.get(), g, N, M, y.c.get());
+  cpu->conv2d_forward(ax.c.get(), aw.c.get(), nullptr, g, N, M, y_bound.c.get());
+  cpu->conv2d_backward(x.c.get(), w.c.get(), gy.c.get(), g, N, M, gx.c.get(), gw.c.get(),
+                       gb.c.get());
+  cpu->conv2d_backward(ax.c.get(), aw.c.get(), agy.c.get(), g, N, M, gx_bound.c.get(),
+                       gw_bound.c.get(), gb_bound.c.get());
+
+  std::vector<float> tf32[4];  // y, gx, gw, gb
+  {
+    Fp32ConvsAfter restore(*gpu);
+    gpu->set_conv_math(ConvMath::TF32);
+    EXPECT_EQ(gpu->conv_math(), ConvMath::TF32);
+    gpu->conv2d_forward(x.g.get(), w.g.get(), bias.g.get(), g, N, M, y.g.get());
+    gpu->conv2d_backward(x.g.get(), w.g.get(), gy.g.get(), g, N, M, gx.g.get(), gw.g.get(),
+                         gb.g.get());
+    tf32[0] = y.g.download(), tf32[1] = gx.g.download(), tf32[2] = gw.g.download(),
+    tf32[3] = gb.g.download();
+  }
+  EXPECT_EQ(gpu->conv_math(), ConvMath::FP32);
+  EXPECT_TRUE(within(tf32[0], y.c.download(), y_bound.c.download(), factor, atol)) << "y";
+  EXPECT_TRUE(within(tf32[1], gx.c.download(), gx_bound.c.download(), factor, atol)) << "gx";
+  EXPECT_TRUE(within(tf32[2], gw.c.download(), gw_bound.c.download(), factor, atol)) << "gw";
+  EXPECT_TRUE(within(tf32[3], gb.c.download(), gb_bound.c.download(), factor, atol)) << "gb";
+
+  // FP32 again: the same convolution on the GPU, then a GEMM.
+  const double fp32_atol = 1e-5 * std::sqrt(static_cast<double>(K)), fp32_rtol = 1e-4;
+  gpu->conv2d_forward(x.g.get(), w.g.get(), bias.g.get(), g, N, M, y.g.get());
+  gpu->conv2d_backward(x.g.get(), w.g.get(), gy.g.get(), g, N, M, gx.g.get(), gw.g.get(),
+                       gb.g.get());
+  const std::vector<float> fp32[4] = {y.g.download(), gx.g.download(), gw.g.download(),
+                                      gb.g.download()};
+  EXPECT_TRUE(close(fp32[0], y.c.download(), fp32_atol, fp32_rtol)) << "y in FP32";
+  EXPECT_TRUE(close(fp32[1], gx.c.download(), fp32_atol, fp32_rtol)) << "gx in FP32";
+  EXPECT_TRUE(close(fp32[2], gw.c.download(), fp32_atol, fp32_rtol)) << "gw in FP32";
+  EXPECT_NE(tf32[0], fp32[0]) << "the forward GEMMs did not run in TF32";
+  EXPECT_NE(tf32[1], fp32[1]) << "the input-gradient GEMMs did not run in TF32";
+  EXPECT_NE(tf32[2], fp32[2]) << "the weight-gradient GEMMs did not run in TF32";
+
+  const int64_t m = 29, n = 31, k = 64;
+  auto a = pair(uniform(m * k, 374)), b = pair(uniform(k * n, 375));
+  auto c = pair(filled<float>(m * n, kGarbage));
+  cpu->gemm(false, false, m, n, k, 1.f, a.c.get(), k, b.c.get(), n, 0.f, c.c.get(), n);
+  gpu->gemm(false, false, m, n, k, 1.f, a.g.get(), k, b.g.get(), n, 0.f, c.g.get(), n);
+  EXPECT_TRUE(close(c.g.download(), c.c.download(), 1e-5 * std::sqrt(double(k)), 1e-5))
+      << "a GEMM after a TF32 convolution";
+}
+
 TEST_F(CudaParity, Conv2dWorkspaceFromTheEnvironmentIsChecked) {
   ConvGeom g{1, 4, 4, 3, 3, 1, 1, 1, 1, 0, 0};
   g.OH = g.OW = 4;

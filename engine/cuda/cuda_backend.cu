@@ -94,7 +94,8 @@ CudaBackend::CudaBackend(int index)
   TRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   TRINE_CUBLAS_CHECK(cublasCreate(&cublas_));
   TRINE_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-  // Full FP32 products (no TF32), so results match the CPU within float rounding.
+  // Full FP32 products (no TF32), so results match the CPU within float rounding; only a
+  // convolution under set_conv_math(ConvMath::TF32) switches to TF32, for its own GEMMs.
   TRINE_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
 
   int sms = 0, major = 0, minor = 0, optin = 0;

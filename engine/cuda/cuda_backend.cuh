@@ -145,6 +145,14 @@ class CudaBackend final : public Backend {
   // 128-image batch take 10 chunks instead of 48 (1 to 3 per layer instead of 2 to 19), and
   // each chunk is 3 launches forward and up to 5 backward.
   int64_t conv_workspace_bytes() const override { return int64_t{128} << 20; }
+  // ConvMath::TF32 puts the cuBLAS handle in CUBLAS_TF32_TENSOR_OP_MATH for the GEMMs of each
+  // conv2d_forward/backward call, and back in full FP32 for everything else.
+  void set_conv_math(ConvMath math) override { conv_math_ = math; }
+  ConvMath conv_math() const override { return conv_math_; }
+  void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g,
+                      int64_t N, int64_t M, float* y) override;
+  void conv2d_backward(const float* x, const float* w, const float* gy, const ConvGeom& g,
+                       int64_t N, int64_t M, float* gx, float* gw, float* gb) override;
   void batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW, const float* weight,
                           const float* bias, float eps, float* y, float* mean, float* var,
                           float* invstd) override;
@@ -191,8 +199,22 @@ class CudaBackend final : public Backend {
   int64_t max_blocks_ = 1;       // grid-stride grids: SMs x 32 blocks
   int64_t sm_count_ = 1;         // streaming multiprocessors
   size_t max_shared_optin_ = 0;  // bytes of shared memory a block may opt in to
+  ConvMath conv_math_ = ConvMath::FP32;
   std::string description_;
   CachingAllocator allocator_;
+
+  // The cuBLAS math mode of conv_math_ while in scope, full FP32 again after.
+  class ConvMathScope {
+   public:
+    explicit ConvMathScope(CudaBackend& be);
+    ~ConvMathScope();
+    ConvMathScope(const ConvMathScope&) = delete;
+    ConvMathScope& operator=(const ConvMathScope&) = delete;
+
+   private:
+    CudaBackend& be_;
+    bool tf32_;
+  };
 
   // A scratch buffer from the caching allocator, returned when it goes out of scope. Safe to
   // release right after queueing the kernels that use it: later users run after them in stream

@@ -1,4 +1,4 @@
-// CudaBackend: im2col/col2im for convolution (the GEMMs are cuBLAS), and 2-D pooling.
+// CudaBackend: convolution (im2col/col2im kernels, cuBLAS GEMMs in FP32 or TF32), and 2-D pooling.
 // The CPU references are in engine/cpu/cpu_conv.cpp. col2im and the pooling backward run as a
 // gather per input pixel instead of the CPU's scatter, so they need no atomics, and they add the
 // contributions in the CPU's order, so results are bit-identical to it.
@@ -116,6 +116,32 @@ __global__ void pool2d_backward_kernel(bool is_max, const float* gy, const int32
 }
 
 }  // namespace
+
+CudaBackend::ConvMathScope::ConvMathScope(CudaBackend& be)
+    : be_(be), tf32_(be.conv_math_ == ConvMath::TF32) {
+  if (tf32_) TRINE_CUBLAS_CHECK(cublasSetMathMode(be_.cublas_, CUBLAS_TF32_TENSOR_OP_MATH));
+}
+
+CudaBackend::ConvMathScope::~ConvMathScope() {
+  // Setting a handle's mode is host-side bookkeeping; a destructor cannot throw, and the next
+  // GEMM would report a broken handle.
+  if (tf32_) cublasSetMathMode(be_.cublas_, CUBLAS_DEFAULT_MATH);
+}
+
+// The generic composites (engine/backend.cpp: im2col or col2im around cuBLAS, per chunk of
+// images), their GEMMs in the math of set_conv_math.
+void CudaBackend::conv2d_forward(const float* x, const float* w, const float* bias,
+                                 const ConvGeom& g, int64_t N, int64_t M, float* y) {
+  ConvMathScope math(*this);
+  Backend::conv2d_forward(x, w, bias, g, N, M, y);
+}
+
+void CudaBackend::conv2d_backward(const float* x, const float* w, const float* gy,
+                                  const ConvGeom& g, int64_t N, int64_t M, float* gx, float* gw,
+                                  float* gb) {
+  ConvMathScope math(*this);
+  Backend::conv2d_backward(x, w, gy, g, N, M, gx, gw, gb);
+}
 
 void CudaBackend::im2col(const float* x, const ConvGeom& g, int64_t images, float* col) {
   const int64_t total = g.col_rows() * images * g.OH * g.OW;

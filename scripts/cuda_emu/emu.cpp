@@ -376,7 +376,9 @@ void run_grid(const Config& cfg, void (*body)(void*), void* ctx) {
 // ---------------------------------------------------------------------------- runtime API
 
 struct emu_stream {};
-struct emu_cublas {};
+struct emu_cublas {
+  cublasMath_t math = CUBLAS_DEFAULT_MATH;
+};
 
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
@@ -488,7 +490,10 @@ cublasStatus_t cublasDestroy(cublasHandle_t h) {
 cublasStatus_t cublasSetStream(cublasHandle_t, cudaStream_t) {
   return CUBLAS_STATUS_SUCCESS;
 }
-cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) {
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) {
+  if (m != CUBLAS_DEFAULT_MATH && m != CUBLAS_TF32_TENSOR_OP_MATH)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  h->math = m;
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasGetVersion(cublasHandle_t, int* v) {
@@ -504,10 +509,21 @@ const char* cublasGetStatusString(cublasStatus_t) {
 
 namespace {
 
-// Column-major C [m, n] = alpha op(A) op(B) + beta C, with cuBLAS's argument checks.
-cublasStatus_t sgemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
-                     const float* alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
-                     const float* beta, float* C, int64_t ldc) {
+// x rounded to TF32 (a 10-bit mantissa), to nearest with ties away from zero (PTX's
+// cvt.rna.tf32.f32); inf and NaN pass through.
+float to_tf32(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  if ((bits & 0x7f800000u) != 0x7f800000u) bits = (bits + 0x1000u) & ~0x1fffu;
+  std::memcpy(&x, &bits, 4);
+  return x;
+}
+
+// Column-major C [m, n] = alpha op(A) op(B) + beta C, with cuBLAS's argument checks; the inputs
+// rounded to TF32 first when `tf32`.
+cublasStatus_t sgemm(bool tf32, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                     int64_t k, const float* alpha, const float* A, int64_t lda, const float* B,
+                     int64_t ldb, const float* beta, float* C, int64_t ldc) {
   emu::DeviceAccess access;
   const int64_t a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
   if (m < 0 || n < 0 || k < 0 || lda < std::max<int64_t>(1, a_rows) ||
@@ -517,8 +533,9 @@ cublasStatus_t sgemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int6
     for (int64_t i = 0; i < m; ++i) {
       double acc = 0;
       for (int64_t l = 0; l < k; ++l) {
-        const float a = ta == CUBLAS_OP_N ? A[i + l * lda] : A[l + i * lda];
-        const float b = tb == CUBLAS_OP_N ? B[l + j * ldb] : B[j + l * ldb];
+        float a = ta == CUBLAS_OP_N ? A[i + l * lda] : A[l + i * lda];
+        float b = tb == CUBLAS_OP_N ? B[l + j * ldb] : B[j + l * ldb];
+        if (tf32) a = to_tf32(a), b = to_tf32(b);
         acc += static_cast<double>(a) * b;
       }
       float& c = C[i + j * ldc];
@@ -529,15 +546,16 @@ cublasStatus_t sgemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int6
 
 }  // namespace
 
-cublasStatus_t cublasSgemm_64(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int64_t m,
-                              int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
-                              const float* B, int64_t ldb, const float* beta, float* C,
+cublasStatus_t cublasSgemm_64(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                              int64_t m, int64_t n, int64_t k, const float* alpha, const float* A,
+                              int64_t lda, const float* B, int64_t ldb, const float* beta, float* C,
                               int64_t ldc) {
   emu::note("cuBLAS gemm");
-  return sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  return sgemm(h->math == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta,
+               C, ldc);
 }
 
-cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t, cublasOperation_t ta,
+cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t h, cublasOperation_t ta,
                                             cublasOperation_t tb, int64_t m, int64_t n, int64_t k,
                                             const float* alpha, const float* A, int64_t lda,
                                             int64_t sa, const float* B, int64_t ldb, int64_t sb,
@@ -545,8 +563,8 @@ cublasStatus_t cublasSgemmStridedBatched_64(cublasHandle_t, cublasOperation_t ta
                                             int64_t batch) {
   emu::note("cuBLAS batched");
   for (int64_t i = 0; i < batch; ++i) {
-    const cublasStatus_t st =
-        sgemm(ta, tb, m, n, k, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
+    const cublasStatus_t st = sgemm(h->math == CUBLAS_TF32_TENSOR_OP_MATH, ta, tb, m, n, k, alpha,
+                                    A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
   }
   return CUBLAS_STATUS_SUCCESS;

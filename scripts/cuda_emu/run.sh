@@ -15,9 +15,9 @@
 # Device memory is guarded: host code may touch it only inside a kernel, a copy, a memset or a
 # cuBLAS call, as on a GPU; a host read of a CUDA tensor's data stops the program with the address
 # and the call stack (emu.cpp). `--programs` runs what the GPU check runs and more, small enough
-# for the emulation (about 6 min): bench mining; mnist (train, checkpoint, evaluate, report),
-# --resume of that run, and bench w1, on 256 MNIST images; pairs, faces and embed --images on 12
-# LFW identities at 16x16. MNIST and LFW come from ../shared/data (a part without them is skipped).
+# for the emulation (about 7 min): bench mining; mnist (train, checkpoint, evaluate, report),
+# --resume of that run, and bench w1 (FP32, then TF32 convolutions), on 256 MNIST images; pairs,
+# faces and embed --images (TF32 convolutions) on 12 LFW identities at 16x16. MNIST and LFW come from ../shared/data (a part without them is skipped).
 #
 # TRINE_EMU_PROFILE=N (with any emulated program) prints at exit how many kernel launches, cuBLAS
 # calls, copies, memsets, stream syncs and cudaMallocs it made, by the N innermost trine functions
@@ -57,6 +57,12 @@ if [[ ${1:-} == --programs ]]; then
     run mnist mnist --device cuda "${small[@]}" --epochs 1 --out "$work/mnist"
     run mnist-resume mnist --device cuda "${small[@]}" --epochs 2 --resume "$work/mnist"
     run bench-w1 bench w1 --device cuda "${small[@]}" --steps 2
+    # TF32 convolutions (the emulated cuBLAS rounds their inputs to TF32)
+    run bench-w1-tf32 bench w1 --device cuda "${small[@]}" --steps 2 --conv-math tf32
+    if ! grep -qx "conv_math tf32" "$work/bench-w1-tf32.log"; then
+      echo "cuda_emu: bench-w1-tf32 does not report conv_math tf32" >&2
+      status=1
+    fi
   else
     echo "cuda_emu: no MNIST at $data/mnist: skipping mnist and bench w1" >&2
   fi
@@ -74,7 +80,7 @@ if [[ ${1:-} == --programs ]]; then
     run faces faces --device cuda --images "$work/lfw" --pairs "$work/pairs.txt" --size 16 \
       --p 4 --k 4 --steps 2 --eval-batch 64 --threads 2 --out "$work/faces"
     run embed embed --device cuda --model "$work/faces" --images "$work/lfw" --batch 64 \
-      --out "$work/faces.npy"
+      --conv-math tf32 --out "$work/faces.npy"
   else
     echo "cuda_emu: no LFW at $data/faces/lfw: skipping pairs, faces and embed" >&2
   fi

@@ -1,5 +1,6 @@
 // CPU emulation of the cuBLAS calls trine's CUDA backend makes (column-major SGEMM, plain loops
-// in double). Test tool only: see scripts/cuda_emu/run.sh.
+// in double; in CUBLAS_TF32_TENSOR_OP_MATH the inputs are rounded to TF32 first). Test tool only:
+// see scripts/cuda_emu/run.sh.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,7 @@ enum cublasStatus_t {
   CUBLAS_STATUS_INVALID_VALUE = 7,
 };
 enum cublasOperation_t { CUBLAS_OP_N, CUBLAS_OP_T };
-enum cublasMath_t { CUBLAS_DEFAULT_MATH };
+enum cublasMath_t { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 };
 using cublasHandle_t = struct emu_cublas*;
 
 cublasStatus_t cublasCreate(cublasHandle_t* h);
