@@ -1,5 +1,5 @@
-# Shared by scripts/demo.sh and scripts/test.sh (sourced, not run): the Debian packages trine
-# needs, installing the missing ones, and configuring a build folder.
+# Shared by scripts/demo.sh, scripts/test.sh and scripts/gpu-check.sh (sourced, not run): the
+# Debian packages trine needs, installing the missing ones, and configuring a build folder.
 # Sourcing it moves to the repository root, so the scripts work from any current directory.
 # shellcheck shell=bash disable=SC2034
 

@@ -12,21 +12,29 @@
 # ~20 MB, by scripts/gpu/faces_pack.py: the 112x112 crops are 112 MB, too big to carry), the
 # PyTorch peers torch_mnist.py and torch_lfw.py with scripts/gpu/torch_lfw_device.py (the W2 peer
 # on a GPU), and run.sh, which runs the whole check in under 8 minutes and prints `name value`
-# lines (logs go to $OUT when set, else pack/out/):
+# lines (to run.log in $OUT when set, else in pack/out/, beside logs.tar.gz: each step's log):
 #   nvidia-smi; test_cuda_parity; test_cuda_ops; test_cuda_training; then, each with --device
-#   cuda: trine bench mining (B=1800, D=128); trine bench w1 (MNIST, 1 epoch) and the peer
-#   torch_mnist.py; trine bench w2 (the 64x64 LFW, 3 epochs) and the peer torch_lfw_device.py;
-#   last, with the time left, compute-sanitizer's memcheck and racecheck on the parity tests.
+#   cuda: trine bench mining (B=1800, D=128); trine bench w1 (MNIST, 1 epoch; then again with
+#   --conv-math tf32, the peers' precision) and the peer torch_mnist.py; trine bench w2 (the
+#   64x64 LFW, 3 epochs; again with --conv-math tf32) and the peer torch_lfw_device.py; last,
+#   with the time left, compute-sanitizer's memcheck and racecheck on the parity tests, then
+#   short W1 and W2 runs under Nsight Systems (nsys), where it is installed.
 #
 # With the device tool (the pack is an ignored path, so carry it; it travels with the tree):
 #   run(command="bash build-gpu/pack/run.sh", carry=["build-gpu/pack"], timeout_s=540)
-# The files run.sh leaves under $OUT come back (run.log, the gtest logs, each command's output).
+# The files run.sh leaves under $OUT come back: run.log and logs.tar.gz (the gtest XML and logs,
+# each command's output; packed, since the tool brings back at most 8 files).
 # cuBLAS is not packed (libcublasLt alone is ~540 MB): run.sh looks for libcublas.so.13 in the
 # machine's CUDA 13 install (/usr/local/cuda*, ldconfig, pip nvidia-* wheels).
 #
 # Environment: TRINE_GPU_ARCHS overrides CMAKE_CUDA_ARCHITECTURES (default: trine's
 # "90-real;90-virtual"); JOBS the build parallelism.
 set -euo pipefail
+
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# What the build needs, and Pillow for W2's 64x64 images (scripts/gpu/faces_pack.py).
+ensure_packages "${TRINE_BUILD_PACKAGES[@]}" python3-pil
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-gpu
@@ -108,6 +116,10 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$here/out}
 mkdir -p "$out"
+# Each step's log and gtest XML, packed into $out/logs.tar.gz at exit: the device tool brings
+# back at most 8 files from $OUT (run.log, the summary, is written there as the run goes).
+logs=$(mktemp -d "${TMPDIR:-/tmp}/trine-gpu-logs.XXXXXX")
+trap 'tar -czf "$out/logs.tar.gz" -C "$logs" . 2>/dev/null; rm -rf "$logs"' EXIT
 orig_ld=${LD_LIBRARY_PATH:-}
 start=$(date +%s)
 deadline=$((start + 470))
@@ -117,7 +129,7 @@ say() { echo "$*"; }
 trim() { echo "$1" | sed 's/^ *//; s/ *$//; s/ /_/g'; }  # a value without spaces
 left() { echo $((deadline - $(date +%s))); }
 # step NAME BUDGET_S CMD...: runs CMD with the smaller of BUDGET_S and the time left; output to
-# $out/NAME.log; prints NAME_status and NAME_seconds.
+# $logs/NAME.log; prints NAME_status and NAME_seconds.
 step() {
   local name=$1 budget=$2
   shift 2
@@ -129,7 +141,7 @@ step() {
     return 0
   fi
   t0=$(date +%s.%N)
-  timeout -k 5 "$t" "$@" >"$out/$name.log" 2>&1
+  timeout -k 5 "$t" "$@" >"$logs/$name.log" 2>&1
   rc=$?
   t1=$(date +%s.%N)
   say "${name}_seconds $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
@@ -138,11 +150,11 @@ step() {
     124 | 137) say "${name}_status timeout_${t}s" ;;
     *) say "${name}_status fail_rc_$rc" ;;
   esac
-  if ((rc != 0)); then say "${name}_error $(tail -n 1 "$out/$name.log" | cut -c1-300)"; fi
+  if ((rc != 0)); then say "${name}_error $(tail -n 1 "$logs/$name.log" | cut -c1-300)"; fi
   return $rc
 }
 # figures NAME: the `name value` lines of step NAME's output, as NAME.name value.
-figures() { grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$out/$1.log" | sed "s/^/$1./"; }
+figures() { grep -E '^[A-Za-z0-9_.]+ [^ ]+$' "$logs/$1.log" | sed "s/^/$1./"; }
 
 while read -r k v; do say "pack_$k $v"; done <"$here/MANIFEST"
 
@@ -172,8 +184,8 @@ say "cublas13_dir ${cublas_dir:-not_found}"
 [[ -n "$cublas_dir" ]] && libpath=$libpath:$cublas_dir
 export LD_LIBRARY_PATH=$libpath${orig_ld:+:$orig_ld}
 # The machine's libstdc++ may predate the build machine's (GCC 12): then use the packed one.
-if ! "$here/bin/test_cuda_parity" --gtest_list_tests >/dev/null 2>"$out/probe.log" &&
-  grep -q "GLIBCXX\|CXXABI\|GCC_" "$out/probe.log"; then
+if ! "$here/bin/test_cuda_parity" --gtest_list_tests >/dev/null 2>"$logs/probe.log" &&
+  grep -q "GLIBCXX\|CXXABI\|GCC_" "$logs/probe.log"; then
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$here/compat
   say "libstdcxx packed"
 fi
@@ -182,7 +194,7 @@ ldd "$here/bin/test_cuda_parity" "$here/lib/libtrine_cuda.so" | grep "not found"
 
 # ---- the GPU
 if command -v nvidia-smi >/dev/null; then
-  timeout 20 nvidia-smi >"$out/nvidia-smi.log" 2>&1
+  timeout 20 nvidia-smi >"$logs/nvidia-smi.log" 2>&1
   timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap \
     --format=csv,noheader 2>/dev/null | while IFS=, read -r name driver mem cc; do
     say "gpu_name $(trim "$name")"
@@ -198,12 +210,12 @@ fi
 # test runs the pack's trine program
 export TRINE_BINARY_DIR=$here/bin
 for t in test_cuda_parity test_cuda_ops test_cuda_training; do
-  step "$t" 120 "$here/bin/$t" --gtest_brief=1 --gtest_output="xml:$out/$t.xml"
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/$t.log" | sed "s/^/${t}_summary /"
+  step "$t" 120 "$here/bin/$t" --gtest_brief=1 --gtest_output="xml:$logs/$t.xml"
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$logs/$t.log" | sed "s/^/${t}_summary /"
   # every distinct reason a test was skipped for, with how many tests gave it
-  grep -A1 "Skipped$" "$out/$t.log" | grep -v -e "Skipped$" -e "^--$" | sort | uniq -c |
+  grep -A1 "Skipped$" "$logs/$t.log" | grep -v -e "Skipped$" -e "^--$" | sort | uniq -c |
     sed "s/^ *\([0-9]*\) /${t}_skip_reason \1 tests: /"
-  grep -E -A4 "Failure$" "$out/$t.log" | head -60 | sed "s/^/${t}_failure /"
+  grep -E -A4 "Failure$" "$logs/$t.log" | head -60 | sed "s/^/${t}_failure /"
 done
 
 # ---- benchmarks of the trine program, when it has them
@@ -211,8 +223,10 @@ trine=$here/bin/trine
 if [[ -x "$trine" ]]; then
   say "trine_version $("$trine" --version 2>&1 | tr ' ' _)"
   commands=$("$trine" --help 2>&1 || true)
-  bench() {  # bench NAME BUDGET [flag value]...: `trine bench NAME --device cuda [flags]`
-    local name=$1 budget=$2
+  # bench NAME BUDGET [flag value]...: `trine bench NAME --device cuda [flags]` as step
+  # bench_NAME, or as the step that `as=STEP bench ...` names.
+  bench() {
+    local name=$1 budget=$2 as=${as:-bench_$1}
     shift 2
     if ! grep -qE "^  bench $name( |$)" <<<"$commands"; then
       say "bench_${name}_status skipped_no_such_subcommand"
@@ -226,12 +240,14 @@ if [[ -x "$trine" ]]; then
       if grep -q -- "$1" <<<"$help"; then args+=("$1" "$2"); else say "bench_${name}_note no_$1_flag"; fi
       shift 2
     done
-    step "bench_$name" "$budget" "$trine" bench "$name" "${args[@]}"
-    figures "bench_$name"
+    step "$as" "$budget" "$trine" bench "$name" "${args[@]}"
+    figures "$as"
   }
   bench mining 45 --batch 1800 --dim 128
   # --threads 2 on both sides: the CPU threads the peers take by default (they prepare batches).
   bench w1 90 --data "$here/data/mnist" --epochs 1 --threads 2
+  # The peers' precision: their convolutions on TF32 tensor cores (torch_tf32 below).
+  as=bench_w1_tf32 bench w1 60 --data "$here/data/mnist" --epochs 1 --threads 2 --conv-math tf32
 else
   say "trine_program skipped_not_packed"
 fi
@@ -243,7 +259,8 @@ if command -v python3 >/dev/null; then
 fi
 say "torch_version ${torch_version:-not_found}"
 # The peers' precision: PyTorch lets cuDNN convolutions use TF32 tensor cores by default
-# (cudnn.allow_tf32), while trine's GEMMs are full FP32 (docs/cuda.md); W2's ratio depends on it.
+# (cudnn.allow_tf32), while trine's GEMMs are full FP32 unless --conv-math tf32 (docs/cuda.md):
+# bench_w1_tf32 and bench_w2_tf32 are the like-for-like runs.
 if [[ -n "$torch_version" ]]; then
   say "torch_tf32 $(env LD_LIBRARY_PATH="$orig_ld" python3 -c 'import torch; b = torch.backends
 print(f"cudnn.allow_tf32={b.cudnn.allow_tf32} matmul.allow_tf32={b.cuda.matmul.allow_tf32}")' 2>/dev/null)"
@@ -265,7 +282,10 @@ peer torch_mnist 90 torch_mnist.py --data "$here/data/mnist" --epochs 1 --thread
 if [[ -f "$here/data/faces64.tar.gz" ]] && mkdir -p "$tmp/faces64" &&
   tar -xzf "$here/data/faces64.tar.gz" -C "$tmp/faces64"; then
   say "faces64_images $(find "$tmp/faces64/lfw" -name '*.jpg' | wc -l)"
-  if [[ -x "$trine" ]]; then bench w2 60 --faces "$tmp/faces64" --epochs 3 --threads 2; fi
+  if [[ -x "$trine" ]]; then
+    bench w2 60 --faces "$tmp/faces64" --epochs 3 --threads 2
+    as=bench_w2_tf32 bench w2 60 --faces "$tmp/faces64" --epochs 3 --threads 2 --conv-math tf32
+  fi
   peer torch_lfw 90 torch_lfw_device.py --peer "$here/torch_lfw.py" --faces "$tmp/faces64" \
     --epochs 3 --threads 2
 else
@@ -282,14 +302,36 @@ if [[ -n "$sanitizer" ]]; then
   sanitize() {  # sanitize TOOL GTEST_FILTER
     step "sanitizer_$1" 90 "$sanitizer" --tool "$1" --error-exitcode 3 \
       "$here/bin/test_cuda_parity" --gtest_brief=1 "--gtest_filter=$2"
-    grep -m1 "ERROR SUMMARY" "$out/sanitizer_$1.log" | sed "s/^=* */sanitizer_$1_summary /"
-    grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$out/sanitizer_$1.log" | sed "s/^/sanitizer_$1_tests /"
-    grep -m5 -E "^=+ +(Invalid|Race|Error|Barrier)" "$out/sanitizer_$1.log" | sed "s/^=* */sanitizer_$1_error /"
+    grep -m1 "ERROR SUMMARY" "$logs/sanitizer_$1.log" | sed "s/^=* */sanitizer_$1_summary /"
+    grep -E "^\[  (PASSED|FAILED|SKIPPED) +\]" "$logs/sanitizer_$1.log" | sed "s/^/sanitizer_$1_tests /"
+    grep -m5 -E "^=+ +(Invalid|Race|Error|Barrier)" "$logs/sanitizer_$1.log" | sed "s/^=* */sanitizer_$1_error /"
   }
   sanitize memcheck '-CudaParity.MiningOnALargeBatch:CudaModule.*:CudaDevice.*'
   sanitize racecheck 'CudaParity.Mine*:CudaParity.Triplet*:CudaParity.BatchNorm*'
 else
   say "sanitizer skipped_not_found"
+fi
+
+# ---- last, with what time is left: where a GPU step's time goes, when Nsight Systems is there.
+# Short runs of W1 and W2 (FP32) under `nsys profile --stats=true`: the kernels' summed GPU time
+# and the CUDA API calls' host time (evaluation included). The full tables are in the logs.
+nsys=$(command -v nsys || ls /usr/local/cuda*/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys \
+  2>/dev/null | head -1)
+if [[ -n "$nsys" && -x "$trine" ]]; then
+  profile() {  # profile NAME BENCH [flags]...
+    local name=$1 what=$2
+    shift 2
+    step "$name" 60 "$nsys" profile --stats=true --force-overwrite=true -o "$tmp/$name" \
+      "$trine" bench "$what" --device cuda --threads 2 "$@"
+    for report in cuda_gpu_kern_sum cuda_api_sum; do
+      awk -v r="$report" 'index($0, "(" r ")") { f = 1; n = 0 } f && n < 16 { print; n++ }' \
+        "$logs/$name.log" | grep -v '^ *$' | sed "s/^/${name}_$report /"
+    done
+  }
+  profile nsys_w1 w1 --data "$here/data/mnist" --steps 200 --no-train-gallery
+  if [[ -d "$tmp/faces64/lfw" ]]; then profile nsys_w2 w2 --faces "$tmp/faces64" --steps 60; fi
+else
+  say "nsys skipped_not_found"
 fi
 
 rm -rf "$tmp"
