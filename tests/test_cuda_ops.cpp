@@ -288,6 +288,17 @@ TEST_F(CudaOps, Reductions) {
       "big sum", {{rnd({300001})}}, [](auto& v) { return sum(v[0]); }, 1e-3, 1e-5);
   check_op(
       "Tensor::mean", {{rnd(s)}}, [](auto& v) { return v[0].mean(); }, 1e-6, 1e-5);
+  // The trainer's finite check: exact, with a NaN, an inf, and a view at an offset (rows 1-3).
+  check_op(
+      "max_abs_each",
+      {{rnd(s), false},
+       {Tensor::from_vector({0.5f, -2.f, NAN, 1.f}, {2, 2}), false},
+       {Tensor::from_vector({1.f, -INFINITY, 3.f}, {3}), false},
+       {rnd({5, 6}), false}},
+      [](auto& v) {
+        return max_abs_each({v[0], v[1], v[2], v[3].slice(0, 1, 4)});
+      },
+      0, 0);
 }
 
 // ---------------------------------------------------------------------------- shape ops
