@@ -17,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <dlfcn.h>
@@ -264,6 +265,40 @@ TEST_F(CudaParity, CopiesRoundTripExactly) {
   cpu->copy(p.c.get(), p.c.get() + 5, n * sizeof(float));
   gpu->copy(p.g.get(), p.g.get() + 5, n * sizeof(float));
   EXPECT_TRUE(equal(p.g.download(), p.c.download()));  // exact
+}
+
+// Uploads go through two 8 MiB pinned staging buffers on a stream of their own: sizes below,
+// at and across the chunk size (three chunks for 20 MiB) arrive exactly, from another thread too;
+// the host buffer may be overwritten as soon as copy_from_host returns; and an upload into a
+// cached block that queued work still writes starts after that work (a 256 MiB fill: without the
+// wait, the fill would land on the uploaded data).
+TEST_F(CudaParity, UploadsThroughStaging) {
+  const size_t chunk = (size_t{8} << 20) / sizeof(float);
+  for (size_t n : {size_t{1}, chunk - 1, chunk, chunk + 3, 2 * chunk + chunk / 2 + 1}) {
+    SCOPED_TRACE("floats " + std::to_string(n));
+    std::vector<float> v = uniform(n, static_cast<uint32_t>(n));
+    const std::vector<float> want = v;
+    Buf<float> d(*gpu, n);
+    d.upload(v);
+    std::fill(v.begin(), v.end(), kGarbage);  // the caller's buffer, reused at once
+    EXPECT_TRUE(equal(d.download(), want));
+    Buf<float> e(*gpu, n);
+    std::thread loader([&] { e.upload(want); });
+    loader.join();
+    EXPECT_TRUE(equal(e.download(), want)) << "uploaded from another thread";
+  }
+  const size_t big = size_t{64} << 20;  // floats: 256 MiB
+  void* block = gpu->allocate(big * sizeof(float));
+  gpu->fill(static_cast<float*>(block), static_cast<int64_t>(big), kGarbage);  // queued, not done
+  gpu->deallocate(block, big * sizeof(float));
+  Buf<float> reused(*gpu, big);  // the same cached block
+  EXPECT_EQ(static_cast<void*>(reused.get()), block);
+  const std::vector<float> small = uniform(1000, 7);
+  gpu->copy_from_host(reused.get(), small.data(), small.size() * sizeof(float));
+  std::vector<float> head(small.size());
+  gpu->synchronize();
+  gpu->copy_to_host(head.data(), reused.get(), head.size() * sizeof(float));
+  EXPECT_TRUE(equal(head, small)) << "the upload ran before the fill queued ahead of it";
 }
 
 TEST_F(CudaParity, AllocatorReusesBlocksAfterWarmUp) {

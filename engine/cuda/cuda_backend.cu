@@ -127,6 +127,12 @@ CudaBackend::~CudaBackend() {
   } catch (const Error&) {
   }
   if (cublas_) cublasDestroy(cublas_);
+  for (Staging& st : staging_) {
+    if (st.copied) cudaEventDestroy(st.copied);
+    if (st.host) cudaFreeHost(st.host);
+  }
+  if (queued_) cudaEventDestroy(queued_);
+  if (upload_stream_) cudaStreamDestroy(upload_stream_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -155,13 +161,53 @@ void CudaBackend::synchronize() {
   TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
+bool CudaBackend::staging_ready() {
+  if (staging_tried_) return staging_ok_;
+  staging_tried_ = true;
+  for (Staging& st : staging_) {
+    if (cudaMallocHost(&st.host, kStagingBytes) != cudaSuccess) {
+      (void)cudaGetLastError();
+      for (Staging& t : staging_)
+        if (t.host) cudaFreeHost(t.host), t.host = nullptr;
+      return false;
+    }
+    TRINE_CUDA_CHECK(cudaEventCreateWithFlags(&st.copied, cudaEventDisableTiming));
+  }
+  TRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));
+  TRINE_CUDA_CHECK(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming));
+  staging_ok_ = true;
+  return true;
+}
+
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   activate();
-  TRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
-  // The caller may free or reuse `src` as soon as we return (it may be pinned memory, for which
-  // the copy above would still be in flight).
-  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::lock_guard<std::mutex> lock(upload_mutex_);
+  if (!staging_ready()) {
+    TRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    // The caller may free or reuse `src` as soon as we return.
+    TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return;
+  }
+  // After the work queued so far (the last users of dst's block), on the upload stream, a chunk
+  // at a time: the host fills one staging buffer while the other is copied out.
+  TRINE_CUDA_CHECK(cudaEventRecord(queued_, stream_));
+  TRINE_CUDA_CHECK(cudaStreamWaitEvent(upload_stream_, queued_, 0));
+  const char* from = static_cast<const char*>(src);
+  char* to = static_cast<char*>(dst);
+  for (size_t done = 0, chunk = 0; done < bytes; ++chunk) {
+    Staging& st = staging_[chunk % 2];
+    const size_t n = std::min(kStagingBytes, bytes - done);
+    TRINE_CUDA_CHECK(cudaEventSynchronize(st.copied));  // its previous chunk has left
+    std::memcpy(st.host, from + done, n);
+    TRINE_CUDA_CHECK(
+        cudaMemcpyAsync(to + done, st.host, n, cudaMemcpyHostToDevice, upload_stream_));
+    TRINE_CUDA_CHECK(cudaEventRecord(st.copied, upload_stream_));
+    done += n;
+  }
+  // The data is on the device when this returns: work queued later on any stream sees it, and
+  // src (and dst) may be reused at once.
+  TRINE_CUDA_CHECK(cudaStreamSynchronize(upload_stream_));
 }
 
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "engine/allocator.h"
@@ -200,6 +201,24 @@ class CudaBackend final : public Backend {
   int64_t sm_count_ = 1;         // streaming multiprocessors
   size_t max_shared_optin_ = 0;  // bytes of shared memory a block may opt in to
   ConvMath conv_math_ = ConvMath::FP32;
+
+  // Uploads (copy_from_host) go through two pinned staging buffers on a stream of their own,
+  // made at the first upload. Each starts after the work queued on stream_ before it (its
+  // destination may be a cached block that work still reads) and returns when the data is on the
+  // device, so the work queued after it, from another thread too, neither waits for it nor is
+  // delayed by it: the loader thread's batch uploads overlap the training step. Without pinned
+  // memory (cudaMallocHost failed), uploads go through stream_ as plain copies.
+  static constexpr size_t kStagingBytes = size_t{8} << 20;  // per buffer
+  struct Staging {
+    void* host = nullptr;          // pinned, kStagingBytes
+    cudaEvent_t copied = nullptr;  // recorded after the last copy out of it
+  };
+  bool staging_ready();  // makes the stream, events and buffers; false without pinned memory
+  std::mutex upload_mutex_;
+  cudaStream_t upload_stream_ = nullptr;
+  cudaEvent_t queued_ = nullptr;  // recorded on stream_ at each upload
+  Staging staging_[2];
+  bool staging_tried_ = false, staging_ok_ = false;
   std::string description_;
   CachingAllocator allocator_;
 

@@ -376,6 +376,7 @@ void run_grid(const Config& cfg, void (*body)(void*), void* ctx) {
 // ---------------------------------------------------------------------------- runtime API
 
 struct emu_stream {};
+struct emu_event {};
 struct emu_cublas {
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
 };
@@ -452,6 +453,33 @@ cudaError_t cudaStreamSynchronize(cudaStream_t) {
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete s;
+  return cudaSuccess;
+}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = new emu_event;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  return e && s ? cudaSuccess : cudaErrorInvalidValue;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  emu::note("event sync");
+  return e ? cudaSuccess : cudaErrorInvalidValue;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
+  return s && e ? cudaSuccess : cudaErrorInvalidValue;
+}
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  emu::note("cudaMallocHost");
+  *p = std::malloc(std::max<size_t>(bytes, 1));
+  return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
