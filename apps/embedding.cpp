@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "datasets/image_folder.h"
+#include "datasets/loader.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "engine/error.h"
@@ -16,17 +17,24 @@ Tensor embed_all(Sequential& model, int64_t n, int64_t batch_size,
                  const std::function<Tensor(int64_t, int64_t)>& batch) {
   TRINE_CHECK_AS(UsageError, batch_size > 0, "embedding batch size must be positive, got ",
                  batch_size);
+  TRINE_CHECK(n > 0, "embed_all: nothing to embed");
   NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
+  // The next batch is made (and uploaded, for a GPU) on a loader thread while the model runs on
+  // this one, and the embeddings stay on the model's device until the end: one download, so a
+  // GPU is not left idle between batches waiting for the host.
   std::vector<Tensor> parts;
-  for (int64_t begin = 0; begin < n; begin += batch_size) {
-    const int64_t end = std::min(n, begin + batch_size);
-    parts.push_back(model(batch(begin, end)).to(Device::cpu()));
+  {
+    Prefetcher<Tensor> prefetch((n + batch_size - 1) / batch_size, [&](int64_t i) {
+      const int64_t begin = i * batch_size;
+      return batch(begin, std::min(n, begin + batch_size));
+    });
+    while (std::optional<Tensor> x = prefetch.next()) parts.push_back(model(*x));
   }
   model.train(was_training);
-  TRINE_CHECK(!parts.empty(), "embed_all: nothing to embed");
-  return parts.size() == 1 ? parts[0] : concat(parts, 0);
+  Tensor all = parts.size() == 1 ? parts[0] : concat(parts, 0);
+  return all.to(Device::cpu());
 }
 
 std::string SavedModel::get(const std::string& key) const {

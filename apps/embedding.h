@@ -13,7 +13,9 @@
 namespace trine::cli {
 
 // Embeds items [0, n) in batches; batch(begin, end) returns the inputs of items begin..end-1 on
-// the model's device. Returns the embeddings [n, dim] on the CPU. Eval mode, no graph.
+// the model's device, and is called on a loader thread, one batch ahead of the model (so it must
+// not touch what the model's thread changes). Returns the embeddings [n, dim] on the CPU. Eval
+// mode, no graph.
 Tensor embed_all(Sequential& model, int64_t n, int64_t batch_size,
                  const std::function<Tensor(int64_t, int64_t)>& batch);
 

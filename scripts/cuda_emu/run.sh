@@ -17,7 +17,8 @@
 # and the call stack (emu.cpp). `--programs` runs what the GPU check runs and more, small enough
 # for the emulation (about 7 min): bench mining; mnist (train, checkpoint, evaluate, report),
 # --resume of that run, and bench w1 (FP32, then TF32 convolutions), on 256 MNIST images; pairs,
-# faces and embed --images (TF32 convolutions) on 12 LFW identities at 16x16. MNIST and LFW come from ../shared/data (a part without them is skipped).
+# faces and embed --images (TF32 convolutions) on 12 LFW identities at 16x16. MNIST and LFW come
+# from ../shared/data (a part without them is skipped).
 #
 # TRINE_EMU_PROFILE=N (with any emulated program) prints at exit how many kernel launches, cuBLAS
 # calls, copies, memsets, stream syncs and cudaMallocs it made, by the N innermost trine functions
