@@ -726,7 +726,7 @@ TEST_F(CudaParity, GemmBatched) {
 // ---------------------------------------------------------------------------- conv and pooling
 
 // im2col copies: exact. col2im adds each pixel's patch entries in the CPU's (ky, kx) order:
-// expected bit-identical, checked with atol 1e-6, rtol 1e-6.
+// bit-identical, checked exactly.
 TEST_F(CudaParity, Im2colAndCol2im) {
   const ConvGeom geoms[] = {
       {3, 7, 9, 3, 2, 2, 1, 1, 0, 0, 0},  // odd everything, stride 2 rows, padded rows
@@ -750,12 +750,14 @@ TEST_F(CudaParity, Im2colAndCol2im) {
     auto gx = pair(filled<float>(images * g.C * g.H * g.W, kGarbage));
     cpu->col2im(gcol.c.get(), g, images, gx.c.get());
     gpu->col2im(gcol.g.get(), g, images, gx.g.get());
-    EXPECT_TRUE(close(gx.g.download(), gx.c.download(), 1e-6, 1e-6)) << "col2im";
+    EXPECT_TRUE(equal(gx.g.download(), gx.c.download())) << "col2im";
   }
 }
 
-// Max pooling: values and arg-max exact (ties and a NaN included); average pooling and both
-// backward passes add in the CPU's order: atol 1e-6, rtol 1e-6.
+// Max pooling: values and arg-max exact (ties and a NaN included); average pooling adds in the
+// CPU's order: atol 1e-6, rtol 1e-6. Both backward passes add in the CPU's order, the average's
+// terms each rounded as the CPU rounds them (no fused multiply-add): bit-identical, checked
+// exactly.
 TEST_F(CudaParity, Pooling) {
   const PoolGeom geoms[] = {
       {7, 9, 3, 3, 2, 2, 1, 1, 0, 0},
@@ -794,7 +796,7 @@ TEST_F(CudaParity, Pooling) {
                            gx.c.get());
       gpu->pool2d_backward(kind, gy.g.get(), is_max ? argc.g.get() : nullptr, g, planes,
                            gx.g.get());
-      EXPECT_TRUE(close(gx.g.download(), gx.c.download(), 1e-6, 1e-6)) << "backward";
+      EXPECT_TRUE(equal(gx.g.download(), gx.c.download())) << "backward";
     }
   }
 }

@@ -109,7 +109,8 @@ __global__ void pool2d_backward_kernel(bool is_max, const float* gy, const int32
           if (aplane[oy * g.OW + ox] == q) acc += gplane[oy * g.OW + ox];
     } else {
       for (int64_t oy = oy0; oy <= oy1; ++oy)
-        for (int64_t ox = ox0; ox <= ox1; ++ox) acc += gplane[oy * g.OW + ox] * inv_area;
+        for (int64_t ox = ox0; ox <= ox1; ++ox)  // the CPU rounds gy / area first: no FMA
+          acc += __fmul_rn(gplane[oy * g.OW + ox], inv_area);
     }
     gx[t] = acc;
   }

@@ -146,6 +146,10 @@ inline unsigned __float_as_uint(float v) {
   std::memcpy(&bits, &v, sizeof bits);
   return bits;
 }
+// A product rounded on its own (never merged into a fused multiply-add).
+inline float __fmul_rn(float a, float b) {
+  return a * b;
+}
 template <typename T>
 T min(T a, T b) {
   return b < a ? b : a;
