@@ -36,7 +36,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # What the build needs, and Pillow for W2's 64x64 images (scripts/gpu/faces_pack.py).
 ensure_packages "${TRINE_BUILD_PACKAGES[@]}" python3-pil
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$TRINE_ROOT  # common.sh has moved to it
 build=$root/build-gpu
 pack=$build/pack
 jobs=${JOBS:-$(nproc)}
