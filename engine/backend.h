@@ -145,7 +145,9 @@ class Backend {
   virtual void fill(float* out, int64_t n, float value) = 0;
   virtual void fill_i32(int32_t* out, int64_t n, int32_t value) = 0;
   virtual void cast_i32_to_f32(const int32_t* x, float* out, int64_t n) = 0;
-  virtual void cast_f32_to_i32(const float* x, int32_t* out, int64_t n) = 0;  // truncates
+  // Truncates toward zero; beyond int32's range it saturates to INT32_MIN / INT32_MAX, and NaN
+  // gives 0 (a GPU's own conversion, which the CPU backend spells out).
+  virtual void cast_f32_to_i32(const float* x, int32_t* out, int64_t n) = 0;
   // dst[i] = src[i] over `shape`, both read through strides (0 strides broadcast the source).
   virtual void copy_strided(const float* src, const Shape& src_strides, float* dst,
                             const Shape& dst_strides, const Shape& shape) = 0;

@@ -91,7 +91,7 @@ class Tensor {
   Tensor clone() const;                        // deep copy, keeps the graph (differentiable)
   Tensor detach() const;                       // shares data, no graph
   Tensor to_float() const;                     // I32 -> F32 copy
-  Tensor to_int() const;                       // F32 -> I32, truncating
+  Tensor to_int() const;                       // F32 -> I32: toward zero, saturating, NaN -> 0
 
   // ---- in-place, never recorded by autograd (optimizers, initialisation, accumulation)
   Tensor& fill_(float value);

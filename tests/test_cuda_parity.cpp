@@ -339,7 +339,12 @@ TEST_F(CudaParity, FillsAndCasts) {
   gpu->cast_i32_to_f32(ints.g.get(), as_f.g.get(), n);
   EXPECT_TRUE(equal(as_f.g.download(), as_f.c.download()));  // exact
 
-  auto fl = pair(uniform(n, 3, -1000.f, 1000.f));  // truncation toward zero, both signs
+  // Truncation toward zero, both signs; saturation, infinities and NaN in the first entries.
+  std::vector<float> flv = uniform(n, 3, -1000.f, 1000.f);
+  const float special[] = {kNaN,         kInf,          -kInf,        3e9f,  -3e9f,
+                           2147483520.f, -2147483648.f, 2147483648.f, -0.99f};
+  std::copy(std::begin(special), std::end(special), flv.begin());
+  auto fl = pair(flv);
   auto as_i = pair(filled<int32_t>(n, 12345));
   cpu->cast_f32_to_i32(fl.c.get(), as_i.c.get(), n);
   gpu->cast_f32_to_i32(fl.g.get(), as_i.g.get(), n);

@@ -71,9 +71,15 @@ TEST(TensorCreate, IntTensors) {
   EXPECT_EQ(i.dtype(), DType::I32);
   EXPECT_EQ(i.to_int_vector(), (std::vector<int32_t>{3, -1, 7}));
   EXPECT_EQ(i.to_float().to_vector(), (std::vector<float>{3, -1, 7}));
-  // to_int truncates toward zero.
+  // to_int truncates toward zero, saturates beyond int32's range, and maps NaN to 0.
   EXPECT_EQ(Tensor::from_vector({-1.7f, 2.9f, 0.2f}).to_int().to_int_vector(),
             (std::vector<int32_t>{-1, 2, 0}));
+  const int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+  EXPECT_EQ(Tensor::from_vector({NAN, INFINITY, -INFINITY, 3e9f, -3e9f, 2147483520.f, -2147483648.f,
+                                 2147483648.f, -0.99f})
+                .to_int()
+                .to_int_vector(),
+            (std::vector<int32_t>{0, hi, lo, hi, lo, 2147483520, lo, hi, 0}));
   EXPECT_THROW(i.data(), Error);
   EXPECT_THROW(Tensor::zeros({2}).int_data(), Error);
   EXPECT_THROW(i.set_requires_grad(true), Error);

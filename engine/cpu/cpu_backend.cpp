@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "engine/cpu/blas.h"
 #include "engine/cpu/cpu_loops.h"
@@ -54,7 +55,14 @@ void CpuBackend::cast_i32_to_f32(const int32_t* x, float* out, int64_t n) {
   cpu::map_n(n, [=](int64_t i) { out[i] = static_cast<float>(x[i]); });
 }
 void CpuBackend::cast_f32_to_i32(const float* x, int32_t* out, int64_t n) {
-  cpu::map_n(n, [=](int64_t i) { out[i] = static_cast<int32_t>(x[i]); });
+  // A plain static_cast is undefined out of range (x86 gives INT32_MIN, NaN included).
+  cpu::map_n(n, [=](int64_t i) {
+    const float v = x[i];
+    out[i] = std::isnan(v)        ? 0
+             : v >= 2147483648.f  ? std::numeric_limits<int32_t>::max()
+             : v <= -2147483648.f ? std::numeric_limits<int32_t>::min()
+                                  : static_cast<int32_t>(v);
+  });
 }
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,

@@ -246,7 +246,8 @@ __global__ void cast_i32_to_f32_kernel(const int32_t* x, float* out, int64_t n) 
 }
 
 __global__ void cast_f32_to_i32_kernel(const float* x, int32_t* out, int64_t n) {
-  TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = static_cast<int32_t>(x[i]);  // truncates toward zero
+  // Toward zero, saturating, NaN -> 0 (PTX cvt.rzi.s32.f32), as the CPU backend spells out.
+  TRINE_CUDA_KERNEL_LOOP(i, n) out[i] = __float2int_rz(x[i]);
 }
 
 // C [m, n] (row stride ldc), `batch` of them `stride` apart: C = beta * C (0 when beta is 0, so

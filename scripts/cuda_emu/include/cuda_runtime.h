@@ -146,6 +146,13 @@ inline unsigned __float_as_uint(float v) {
   std::memcpy(&bits, &v, sizeof bits);
   return bits;
 }
+// float -> int toward zero, saturating, NaN -> 0 (PTX cvt.rzi.s32.f32).
+inline int __float2int_rz(float v) {
+  if (v != v) return 0;
+  if (v >= 2147483648.f) return 2147483647;
+  if (v <= -2147483648.f) return -2147483647 - 1;
+  return static_cast<int>(v);
+}
 // A product rounded on its own (never merged into a fused multiply-add).
 inline float __fmul_rn(float a, float b) {
   return a * b;
