@@ -253,6 +253,14 @@ double Trainer::train_images_per_s() const {
   return train_seconds_ > 0 ? static_cast<double>(train_images_) / train_seconds_ : 0.0;
 }
 
+double Trainer::loader_wait_share() const {
+  return train_seconds_ > 0 ? loader_wait_seconds_ / train_seconds_ : 0.0;
+}
+
+double Trainer::device_wait_share() const {
+  return train_seconds_ > 0 ? device_wait_seconds_ / train_seconds_ : 0.0;
+}
+
 bool Trainer::check_finite(bool grads, std::string* where) {
   NoGradGuard ng;
   std::vector<std::pair<std::string, Tensor>> params = model_.named_parameters();
@@ -368,8 +376,10 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
         // A step's time runs from asking for its batch to the end of the update, so waiting for
         // the loader counts (as the peers time their batch gathering).
         double t0 = now_seconds();
+        Backend& be = backend_for(o_.device);
         while (auto b = prefetch.next()) {
           if (o_.max_steps > 0 && step_ >= o_.max_steps) break;
+          const double t_batch = now_seconds(), device_wait0 = be.device_wait_seconds();
           const double lr = schedule_->lr_at(step_) * lr_scale_;
           opt_.set_lr(static_cast<float>(lr));
           if (curriculum_) triplet->set_miner(curriculum_->miner_ptr_at(step_, epoch_));
@@ -410,9 +420,11 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           if (inject_now("update")) poison_first_parameter(" after the update");
           // A GPU queues the update: wait for it, so that it counts in this step's time (as the
           // peers' torch.cuda.synchronize() after each step). On the CPU this is a no-op.
-          backend_for(o_.device).synchronize();
+          be.synchronize();
           const double dt = now_seconds() - t0;
           train_seconds_ += dt;
+          loader_wait_seconds_ += t_batch - t0;
+          device_wait_seconds_ += be.device_wait_seconds() - device_wait0;
           train_images_ += b->x.size(0);
           const LossStats& s = loss_.stats();
           log_.push_back({step_, epoch_, value, s.active_fraction(), s.mean_pos, s.mean_neg, lr,

@@ -98,6 +98,11 @@ class Trainer {
   // Images per second of training this session: forward, loss, backward and update, plus any
   // time spent waiting for the loader thread (checkpoint writes excluded).
   double train_images_per_s() const;
+  // Shares of that training time spent waiting: for the loader thread's next batch, and (on a
+  // GPU) for the device to finish queued work (Backend::device_wait_seconds). What is left is
+  // the host's own work, launching the step. 0 before any step.
+  double loader_wait_share() const;
+  double device_wait_share() const;
   std::string checkpoint_path() const;
   // Writes train_log.csv (atomically) from the step log.
   void write_log_csv() const;
@@ -126,7 +131,7 @@ class Trainer {
   int64_t epoch_ = 0, batch_ = 0, step_ = 0;
   double lr_scale_ = 1.0;
   int recoveries_ = 0;
-  double train_seconds_ = 0;
+  double train_seconds_ = 0, loader_wait_seconds_ = 0, device_wait_seconds_ = 0;
   int64_t train_images_ = 0;
   int collapsed_checks_ = 0;  // consecutive watchdog checks that saw a collapse
   int64_t last_collapse_warning_ = -1;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -83,6 +84,11 @@ void add_run_summary(Json& metrics, double train_img_per_s, double embed_img_per
       .set("device", device)
       .set("setup", setup)
       .set("flags", flags_json(flags));
+}
+
+void print_wait_shares(double loader_share, double device_share, const Device& device) {
+  std::printf("train_loader_wait_share %.3f\n", loader_share);
+  if (!device.is_cpu()) std::printf("train_device_wait_share %.3f\n", device_share);
 }
 
 std::string scratch_run_dir(const std::string& tag) {

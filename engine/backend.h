@@ -140,6 +140,11 @@ class Backend {
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() {}
+  // Seconds that callers have spent blocked in synchronize() and copy_to_host() waiting for the
+  // device to finish queued work, since the backend was made (0 where work runs when it is
+  // called, as on the CPU). A training step's share of it says whether the device (a large
+  // share) or the host launching the work (a small one) sets the step's pace.
+  virtual double device_wait_seconds() const { return 0; }
 
   // ---- fills and copies
   virtual void fill(float* out, int64_t n, float value) = 0;

@@ -107,6 +107,26 @@ TEST_F(CmdMnist, ShiftAugmentationChangesTrainingReproducibly) {
   EXPECT_NE(la[0], test::step_log_column(plain.string(), "loss")[0]);
 }
 
+// `trine bench w1` prints the peer's figure names and its own: the convolutions' arithmetic and
+// the share of the training time spent waiting for the loader (a fraction); on the CPU there is
+// no device to wait for, so no `train_device_wait_share`.
+TEST_F(CmdMnist, BenchPrintsItsFigures) {
+  test::ProgramResult r =
+      run_trine("bench w1 --data " + mnist_ + " --limit 1000 --test-limit 200 --steps 5 " +
+                "--no-train-gallery --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto m = parse_name_values(r.out);
+  for (const char* f : {"train_img_per_s", "embed_img_per_s", "test_precision_at_1", "peak_rss_mb",
+                        "conv_math", "train_loader_wait_share"})
+    EXPECT_TRUE(m.count(f)) << f << " missing from\n" << r.out;
+  EXPECT_EQ(m["conv_math"], "fp32");
+  EXPECT_EQ(m["steps"], "5");
+  const double share = std::stod(m["train_loader_wait_share"]);
+  EXPECT_GE(share, 0.0);
+  EXPECT_LE(share, 1.0);
+  EXPECT_FALSE(m.count("train_device_wait_share")) << r.out;
+}
+
 TEST_F(CmdMnist, BadFlagsAreUsageErrors) {
   EXPECT_EQ(run_trine("mnist --epochs 0").status, 2);
   EXPECT_EQ(run_trine("mnist --miner nonsense").status, 2);

@@ -2,6 +2,7 @@
 // fills and casts, GEMM through cuBLAS, random numbers and optimizer updates.
 // Elementwise/reduction/indexing kernels are in cuda_elementwise.cu, conv/pool in cuda_conv.cu,
 // mining in cuda_mining.cu.
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -156,9 +157,17 @@ void CudaBackend::empty_cache() {
   allocator_.empty_cache();
 }
 
+void CudaBackend::wait_for_stream() {
+  const auto t0 = std::chrono::steady_clock::now();
+  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  wait_ns_ +=
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+}
+
 void CudaBackend::synchronize() {
   activate();
-  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  wait_for_stream();
 }
 
 bool CudaBackend::staging_ready() {
@@ -214,7 +223,7 @@ void CudaBackend::copy_to_host(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
   activate();
   TRINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
-  TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));  // the host reads dst next
+  wait_for_stream();  // the host reads dst next
 }
 
 void CudaBackend::copy(void* dst, const void* src, size_t bytes) {

@@ -58,6 +58,10 @@ if [[ ${1:-} == --programs ]]; then
     run mnist mnist --device cuda "${small[@]}" --epochs 1 --out "$work/mnist"
     run mnist-resume mnist --device cuda "${small[@]}" --epochs 2 --resume "$work/mnist"
     run bench-w1 bench w1 --device cuda "${small[@]}" --steps 2
+    if ! grep -qE "^train_device_wait_share [01]\.[0-9]{3}$" "$work/bench-w1.log"; then
+      echo "cuda_emu: bench-w1 does not report train_device_wait_share (a fraction)" >&2
+      status=1
+    fi
     # TF32 convolutions (the emulated cuBLAS rounds their inputs to TF32)
     run bench-w1-tf32 bench w1 --device cuda "${small[@]}" --steps 2 --conv-math tf32
     if ! grep -qx "conv_math tf32" "$work/bench-w1-tf32.log"; then
