@@ -171,7 +171,7 @@ void CudaBackend::synchronize() {
 }
 
 bool CudaBackend::staging_ready() {
-  if (staging_tried_) return staging_ok_;
+  if (staging_tried_) return upload_stream_ != nullptr;
   staging_tried_ = true;
   for (Staging& st : staging_) {
     if (cudaMallocHost(&st.host, kStagingBytes) != cudaSuccess) {
@@ -182,9 +182,8 @@ bool CudaBackend::staging_ready() {
     }
     TRINE_CUDA_CHECK(cudaEventCreateWithFlags(&st.copied, cudaEventDisableTiming));
   }
-  TRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));
   TRINE_CUDA_CHECK(cudaEventCreateWithFlags(&queued_, cudaEventDisableTiming));
-  staging_ok_ = true;
+  TRINE_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));  // last
   return true;
 }
 

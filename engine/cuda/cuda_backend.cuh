@@ -218,12 +218,13 @@ class CudaBackend final : public Backend {
     void* host = nullptr;          // pinned, kStagingBytes
     cudaEvent_t copied = nullptr;  // recorded after the last copy out of it
   };
-  bool staging_ready();  // makes the stream, events and buffers; false without pinned memory
+  // Makes the stream, events and buffers at the first call; false without pinned memory.
+  bool staging_ready();
   std::mutex upload_mutex_;
-  cudaStream_t upload_stream_ = nullptr;
-  cudaEvent_t queued_ = nullptr;  // recorded on stream_ at each upload
+  cudaStream_t upload_stream_ = nullptr;  // set once the staging is ready
+  cudaEvent_t queued_ = nullptr;          // recorded on stream_ at each upload
   Staging staging_[2];
-  bool staging_tried_ = false, staging_ok_ = false;
+  bool staging_tried_ = false;
   std::string description_;
   CachingAllocator allocator_;
 
