@@ -142,4 +142,11 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   if (chunks <= 1 || t_inside || !p.try_run(n, static_cast<int>(chunks), fn)) fn(0, n);
 }
 
+void parallel_parts(int64_t n, int64_t parts,
+                    const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+  parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) fn(q, n * q / parts, n * (q + 1) / parts);
+  });
+}
+
 }  // namespace trine

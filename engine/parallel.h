@@ -18,4 +18,12 @@ void set_num_threads(int n);
 // parallel_for, or when another thread is using the pool. Exceptions from fn are rethrown.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+// Runs fn(q, begin, end) for each part q in [0, parts), part q covering [n q / parts,
+// n (q + 1) / parts) (possibly empty), the parts in parallel as parallel_for runs them. Which
+// thread runs a part, and whether parts overlap in time, varies; the split does not. So buffers
+// and partial sums set up before the call and indexed by q make the memory a call takes, and
+// sums added in part order afterwards, independent of thread timing.
+void parallel_parts(int64_t n, int64_t parts,
+                    const std::function<void(int64_t, int64_t, int64_t)>& fn);
+
 }  // namespace trine

@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "layers/layers.h"
 #include "support/test_util.h"
@@ -46,6 +47,44 @@ TEST(Allocator, TrainingStepsReuseCachedBlocks) {
   EXPECT_EQ(after.bytes_in_use, warm.bytes_in_use);
   EXPECT_GT(after.bytes_cached, 0);
   EXPECT_GE(after.peak_bytes_in_use, after.bytes_in_use);
+}
+
+// Whether the parts of a parallel loop run at once or one after another must not change the
+// scratch a step takes: per-part buffers are taken before the loop, not inside each part. Warm up
+// with every loop inline (called from inside another parallel_for, so the parts run one after
+// another), then step with the pool free (the parts at once): no new system allocation. Both
+// convolution paths: im2col (one input channel) and Winograd (16 in, 16 out).
+TEST(Allocator, ScratchDoesNotDependOnThreadTiming) {
+  const int threads = num_threads();
+  set_num_threads(2);
+  manual_seed(4);
+  Sequential net{std::make_shared<Conv2d>(1, 16, 3, 1, 1),
+                 std::make_shared<ReLU>(),
+                 std::make_shared<Conv2d>(16, 16, 3, 1, 1),
+                 std::make_shared<ReLU>(),
+                 std::make_shared<MaxPool2d>(4),
+                 std::make_shared<Flatten>(),
+                 std::make_shared<Linear>(16 * 8 * 8, 3)};
+  Adam opt(net.parameters());
+  Tensor x = test::random_tensor({16, 1, 32, 32}, 5);
+  Tensor target = test::random_tensor({16, 3}, 6);
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor loss = mean(square(net(x) - target));
+    loss.backward();
+    opt.step();
+  };
+  parallel_for(2, 1, [&](int64_t begin, int64_t) {
+    if (begin == 0)
+      for (int i = 0; i < 3; ++i) step();  // chunk 0 runs on this thread; nested loops inline
+  });
+  Backend& cpu = backend_for(Device::cpu());
+  const AllocatorStats warm = cpu.allocator_stats();
+  for (int i = 0; i < 5; ++i) step();
+  const AllocatorStats after = cpu.allocator_stats();
+  set_num_threads(threads);
+  EXPECT_EQ(after.system_allocs, warm.system_allocs);
+  EXPECT_EQ(after.bytes_in_use, warm.bytes_in_use);
 }
 
 TEST(Allocator, RoundSizeProperties) {

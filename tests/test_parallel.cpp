@@ -1,6 +1,6 @@
 // The thread pool behind parallel_for (engine/parallel.h): every index once, exceptions carried to
 // the caller, nested calls inline, and a pool resized after it has run (new workers once woke up
-// for the previous run's generation and called a finished job).
+// for the previous run's generation and called a finished job); parallel_parts' fixed split.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -69,6 +69,34 @@ TEST(Parallel, NestedCallsRunInline) {
       parallel_for(10, 1, [&](int64_t b2, int64_t e2) { total += static_cast<int>(e2 - b2); });
   });
   EXPECT_EQ(total.load(), 40);
+}
+
+// Part q covers [n q / parts, n (q + 1) / parts) for any thread count, also with more parts than
+// items (empty parts still run) or than threads, and when nested (inline).
+TEST(Parallel, PartsHaveFixedRanges) {
+  KeepThreads keep;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (int64_t n : {0, 1, 5, 64})
+      for (int64_t parts : {1, 2, 3, 7}) {
+        std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+        std::vector<std::atomic<int>> ran(static_cast<size_t>(parts));
+        auto run = [&] {
+          parallel_parts(n, parts, [&](int64_t q, int64_t b, int64_t e) {
+            ASSERT_EQ(b, n * q / parts);
+            ASSERT_EQ(e, n * (q + 1) / parts);
+            ran[static_cast<size_t>(q)]++;
+            for (int64_t i = b; i < e; ++i) seen[static_cast<size_t>(i)]++;
+          });
+        };
+        run();
+        parallel_for(2, 1, [&](int64_t b, int64_t) {
+          if (b == 0) run();  // nested: the parts run inline, one after another
+        });
+        for (auto& r : ran) EXPECT_EQ(r.load(), 2) << threads << " threads, n " << n;
+        for (auto& v : seen) EXPECT_EQ(v.load(), 2) << threads << " threads, parts " << parts;
+      }
+  }
 }
 
 }  // namespace

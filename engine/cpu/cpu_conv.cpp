@@ -150,13 +150,16 @@ void CpuBackend::conv2d_forward(const float* x, const float* w, const float* bia
                                 const ConvGeom& g, int64_t N, int64_t M, float* y) {
   if (cpu::winograd_suits(g, M)) return cpu::winograd_conv2d_forward(*this, x, w, bias, g, N, M, y);
   const int64_t K = g.col_rows(), ohw = g.OH * g.OW, chw = g.C * g.H * g.W;
+  // One column matrix per part of the batch, taken before the parts run (parallel_parts).
+  const int64_t parts = std::min<int64_t>(num_threads(), N);
+  cpu::PartScratch cols(*this, parts, K * ohw);
   blas::SingleThreaded one_thread_per_gemm;
-  parallel_for(N, 1, [&](int64_t i0, int64_t i1) {
-    Scratch col(*this, K * ohw);
+  parallel_parts(N, parts, [&](int64_t q, int64_t i0, int64_t i1) {
+    float* col = cols.part(q);
     for (int64_t i = i0; i < i1; ++i) {
-      im2col(x + i * chw, g, 1, col.get());  // runs inline: we are inside parallel_for
+      im2col(x + i * chw, g, 1, col);  // runs inline: we are inside parallel_for
       float* yi = y + i * M * ohw;
-      gemm(false, false, M, ohw, K, 1.f, w, K, col.get(), ohw, 0.f, yi, ohw);
+      gemm(false, false, M, ohw, K, 1.f, w, K, col, ohw, 0.f, yi, ohw);
       if (bias)
         for (int64_t m = 0; m < M; ++m)
           for (int64_t p = 0; p < ohw; ++p) yi[m * ohw + p] += bias[m];
@@ -179,6 +182,7 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
   // (Scratch from the caching allocator: a fresh vector of this size would be a fresh mmap, and
   // its page faults, at every step.)
   Scratch gw_buffer(*this, gw ? threads * M * K : 0), gb_buffer(*this, gb ? 2 * threads * M : 0);
+  cpu::PartScratch cols(*this, gw || gx ? threads : 0, K * ohw);  // a column matrix per part
   float* gw_part = gw_buffer.get();
   double* gb_part = reinterpret_cast<double*>(gb_buffer.get());
   if (gw) std::fill(gw_part, gw_part + threads * M * K, 0.f);
@@ -186,28 +190,26 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
   {
     blas::SingleThreaded one_thread_per_gemm;
     // Part t always covers images [N t / T, N (t+1) / T), whichever thread runs it.
-    parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
-      Scratch col(*this, gw || gx ? K * ohw : 0);
-      for (int64_t t = t0; t < t1; ++t) {
-        float* gw_t = gw ? gw_part + t * M * K : nullptr;
-        for (int64_t i = N * t / threads; i < N * (t + 1) / threads; ++i) {
-          const float* gyi = gy + i * M * ohw;
-          if (gw) {  // gW [M, K] += gy_i [M, ohw] @ col_i^T
-            im2col(x + i * chw, g, 1, col.get());
-            gemm(false, true, M, K, ohw, 1.f, gyi, ohw, col.get(), ohw, 1.f, gw_t, K);
-          }
-          if (gx) {  // gcol [K, ohw] = W^T @ gy_i, scattered back to image i
-            gemm(true, false, K, ohw, M, 1.f, w, K, gyi, ohw, 0.f, col.get(), ohw);
-            if (shifted_copy(g)) {
-              for (int64_t c = 0; c < g.C; ++c)
-                col2im_plane_shifted(col.get(), g, c, gx + i * chw + c * g.H * g.W);
-            } else {
-              col2im(col.get(), g, 1, gx + i * chw);  // runs inline: inside parallel_for
-            }
-          }
-          if (gb)
-            for (int64_t m = 0; m < M; ++m) gb_part[t * M + m] += row_sum(gyi + m * ohw, ohw);
+    parallel_parts(N, threads, [&](int64_t t, int64_t i0, int64_t i1) {
+      float* gw_t = gw ? gw_part + t * M * K : nullptr;
+      float* col = gw || gx ? cols.part(t) : nullptr;
+      for (int64_t i = i0; i < i1; ++i) {
+        const float* gyi = gy + i * M * ohw;
+        if (gw) {  // gW [M, K] += gy_i [M, ohw] @ col_i^T
+          im2col(x + i * chw, g, 1, col);
+          gemm(false, true, M, K, ohw, 1.f, gyi, ohw, col, ohw, 1.f, gw_t, K);
         }
+        if (gx) {  // gcol [K, ohw] = W^T @ gy_i, scattered back to image i
+          gemm(true, false, K, ohw, M, 1.f, w, K, gyi, ohw, 0.f, col, ohw);
+          if (shifted_copy(g)) {
+            for (int64_t c = 0; c < g.C; ++c)
+              col2im_plane_shifted(col, g, c, gx + i * chw + c * g.H * g.W);
+          } else {
+            col2im(col, g, 1, gx + i * chw);  // runs inline: inside parallel_for
+          }
+        }
+        if (gb)
+          for (int64_t m = 0; m < M; ++m) gb_part[t * M + m] += row_sum(gyi + m * ohw, ohw);
       }
     });
   }

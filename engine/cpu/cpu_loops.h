@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "engine/backend.h"
 #include "engine/parallel.h"
 
 // Compiles a hot loop also for AVX2 and AVX-512 machines and picks the widest at load time
@@ -26,5 +27,20 @@ void map_n(int64_t n, F f, int64_t grain = kGrain) {
     for (int64_t i = begin; i < end; ++i) f(i);
   });
 }
+
+// `parts` buffers of `floats` floats each, from the backend's caching allocator for the duration
+// of a scope, each starting on a 64-byte line of its own: the per-part scratch of a
+// parallel_parts call, taken before the parts run so that the memory taken does not depend on
+// whether they overlap in time.
+class PartScratch {
+ public:
+  PartScratch(Backend& be, int64_t parts, int64_t floats)
+      : stride_((floats + 15) / 16 * 16), buffer_(be, parts * stride_) {}
+  float* part(int64_t q) const { return buffer_.get() + q * stride_; }
+
+ private:
+  int64_t stride_;  // declared before buffer_: initialized first
+  Scratch buffer_;
+};
 
 }  // namespace trine::cpu

@@ -342,23 +342,27 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
   const int64_t rows = tl.tiles_h * m + t.r - 1, cols = tl.tiles_w * m + t.r - 1;
   const int64_t pad_floats = per_chunk * rows * cols * tl.Cp;
 
+  // The chunks of per_chunk images, in parts; each part's buffers are taken before the parts run.
+  const int64_t chunks = (p.N + per_chunk - 1) / per_chunk;
+  const int64_t parts = std::min<int64_t>(num_threads(), chunks);
+  PartScratch pads(be, parts, pad_floats), Vs(be, parts, a * a * max_nt * tl.Cp);
+  PartScratch Mos(be, parts, a * a * p.M * max_nt + kLanes);
   blas::SingleThreaded one_thread_per_gemm;
-  parallel_for((p.N + per_chunk - 1) / per_chunk, 1, [&](int64_t c0, int64_t c1) {
-    Scratch pad(be, pad_floats), V(be, a * a * max_nt * tl.Cp);
-    Scratch Mo(be, a * a * p.M * max_nt + kLanes);
-    const ChannelsLast xs{pad.get(), rows, cols, tl.Cp};
-    std::fill(pad.get(), pad.get() + pad_floats, 0.f);
+  parallel_parts(chunks, parts, [&](int64_t q, int64_t c0, int64_t c1) {
+    float *pad = pads.part(q), *V = Vs.part(q), *Mo = Mos.part(q);
+    const ChannelsLast xs{pad, rows, cols, tl.Cp};
+    std::fill(pad, pad + pad_floats, 0.f);
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       const int64_t n0 = chunk * per_chunk, imgs = std::min(per_chunk, p.N - n0);
       const int64_t nt = imgs * T;
       // The output transform's last 16 tiles read up to 15 floats past Mo's last row.
-      std::fill_n(Mo.get() + a * a * p.M * nt, kLanes, 0.f);
+      std::fill_n(Mo + a * a * p.M * nt, kLanes, 0.f);
       pack_channels_last(x + n0 * p.C * p.H * p.W, imgs, p.C, p.H, p.W, p.ph, p.pw, xs);
-      tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tiles_w, m, t.BT.data(), V.get());
+      tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tiles_w, m, t.BT.data(), V);
       // Mo[xi] [M, nt] = U[xi] [M, C] V[xi]^T, V[xi] being [nt, Cp].
       for (int xi = 0; xi < a * a; ++xi)
-        be.gemm(false, true, p.M, nt, p.C, 1.f, U + xi * p.M * p.C, p.C, V.get() + xi * nt * tl.Cp,
-                tl.Cp, 0.f, Mo.get() + xi * p.M * nt, nt);
+        be.gemm(false, true, p.M, nt, p.C, 1.f, U + xi * p.M * p.C, p.C, V + xi * nt * tl.Cp, tl.Cp,
+                0.f, Mo + xi * p.M * nt, nt);
       for (int64_t co = 0; co < p.M; ++co) {
         const OutputPlanes out{y + (n0 * p.M + co) * p.OH * p.OW,
                                p.M * p.OH * p.OW,
@@ -367,7 +371,7 @@ void winograd_run(Backend& be, const WinogradTransform& t, const Problem& p, con
                                tl.tiles_h,
                                tiles_w,
                                bias ? bias[co] : 0.f};
-        output_tiles_dispatch(a, m, Mo.get() + co * nt, p.M * nt, nt, t.AT.data(), out);
+        output_tiles_dispatch(a, m, Mo + co * nt, p.M * nt, nt, t.AT.data(), out);
       }
     }
   });
@@ -413,30 +417,28 @@ void winograd_conv2d_weight_grad(Backend& be, const float* x, const float* gy, c
   const int64_t sums = a * a * M * g.C;
   const int parts = num_threads();
   Scratch partial(be, parts * sums);
+  PartScratch xpads(be, parts, x_floats), ypads(be, parts, y_floats);
+  PartScratch Vs(be, parts, a * a * tl.max_nt * tl.Cp), Zs(be, parts, a * a * tl.max_nt * tl.Mp);
   {
     blas::SingleThreaded one_thread_per_gemm;
-    parallel_for(parts, 1, [&](int64_t q0, int64_t q1) {
-      Scratch xpad(be, x_floats), ypad(be, y_floats);
-      Scratch V(be, a * a * tl.max_nt * tl.Cp), Z(be, a * a * tl.max_nt * tl.Mp);
-      const ChannelsLast xs{xpad.get(), x_rows, x_cols, tl.Cp};
-      const ChannelsLast ys{ypad.get(), y_rows, y_cols, tl.Mp};
-      std::fill(xpad.get(), xpad.get() + x_floats, 0.f);
-      std::fill(ypad.get(), ypad.get() + y_floats, 0.f);
-      for (int64_t q = q0; q < q1; ++q) {
-        float* W = partial.get() + q * sums;  // [a*a, M, C]
-        std::fill(W, W + sums, 0.f);
-        const int64_t i1 = N * (q + 1) / parts;
-        for (int64_t n0 = N * q / parts; n0 < i1; n0 += tl.per_chunk) {
-          const int64_t imgs = std::min(tl.per_chunk, i1 - n0), nt = imgs * tl.T;
-          pack_channels_last(x + n0 * g.C * g.H * g.W, imgs, g.C, g.H, g.W, g.ph, g.pw, xs);
-          tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tl.tiles_w, m, f.BT.data(), V.get());
-          pack_channels_last(gy + n0 * M * g.OH * g.OW, imgs, M, g.OH, g.OW, 0, 0, ys);
-          tile_transform_dispatch(a, m, ys, imgs, tl.tiles_h, tl.tiles_w, m, fw.G.data(), Z.get());
-          // W[xi] [M, C] += Z[xi]^T V[xi], Z[xi] being [nt, Mp] and V[xi] [nt, Cp].
-          for (int xi = 0; xi < a * a; ++xi)
-            be.gemm(true, false, M, g.C, nt, 1.f, Z.get() + xi * nt * tl.Mp, tl.Mp,
-                    V.get() + xi * nt * tl.Cp, tl.Cp, 1.f, W + xi * M * g.C, g.C);
-        }
+    parallel_parts(N, parts, [&](int64_t q, int64_t i0, int64_t i1) {
+      float *xpad = xpads.part(q), *ypad = ypads.part(q), *V = Vs.part(q), *Z = Zs.part(q);
+      const ChannelsLast xs{xpad, x_rows, x_cols, tl.Cp};
+      const ChannelsLast ys{ypad, y_rows, y_cols, tl.Mp};
+      std::fill(xpad, xpad + x_floats, 0.f);
+      std::fill(ypad, ypad + y_floats, 0.f);
+      float* W = partial.get() + q * sums;  // [a*a, M, C]
+      std::fill(W, W + sums, 0.f);
+      for (int64_t n0 = i0; n0 < i1; n0 += tl.per_chunk) {
+        const int64_t imgs = std::min(tl.per_chunk, i1 - n0), nt = imgs * tl.T;
+        pack_channels_last(x + n0 * g.C * g.H * g.W, imgs, g.C, g.H, g.W, g.ph, g.pw, xs);
+        tile_transform_dispatch(a, a, xs, imgs, tl.tiles_h, tl.tiles_w, m, f.BT.data(), V);
+        pack_channels_last(gy + n0 * M * g.OH * g.OW, imgs, M, g.OH, g.OW, 0, 0, ys);
+        tile_transform_dispatch(a, m, ys, imgs, tl.tiles_h, tl.tiles_w, m, fw.G.data(), Z);
+        // W[xi] [M, C] += Z[xi]^T V[xi], Z[xi] being [nt, Mp] and V[xi] [nt, Cp].
+        for (int xi = 0; xi < a * a; ++xi)
+          be.gemm(true, false, M, g.C, nt, 1.f, Z + xi * nt * tl.Mp, tl.Mp, V + xi * nt * tl.Cp,
+                  tl.Cp, 1.f, W + xi * M * g.C, g.C);
       }
     });
   }
