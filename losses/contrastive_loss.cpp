@@ -37,18 +37,11 @@ Tensor ContrastiveLoss::reduce(const Tensor& d, const Tensor& pos, const Tensor&
     count = sum(pos) + sum(neg);
     active = sum(gt(per.detach(), zero));
     Tensor dd = d.detach();
-    stats = concat({sum(pos).reshape({1}), sum(neg).reshape({1}), active.reshape({1}),
-                    sum(dd * pos).reshape({1}), sum(dd * neg).reshape({1})},
+    stats = concat({count.reshape({1}), active.reshape({1}), sum(pos).reshape({1}),
+                    sum(dd * pos).reshape({1}), sum(neg).reshape({1}), sum(dd * neg).reshape({1})},
                    0);
   }
-  std::vector<float> s = stats.to_vector();
-  stats_ = LossStats{};
-  stats_.unit = "pairs";
-  stats_.considered = static_cast<int64_t>(s[0] + s[1]);
-  stats_.active = static_cast<int64_t>(s[2]);
-  stats_.mean_pos = s[0] > 0 ? s[3] / s[0] : 0;
-  stats_.mean_neg = s[1] > 0 ? s[4] / s[1] : 0;
-  if (stats_.considered == 0) note_empty_batch("a batch had no pair");
+  defer_stats(stats, "pairs", "a batch had no pair");
   Tensor total = sum(per);
   switch (o_.reduction) {
     case Reduction::Sum:

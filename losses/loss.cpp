@@ -30,7 +30,43 @@ Tensor MetricLoss::forward(const Tensor& embeddings, const std::vector<int32_t>&
   return forward(embeddings, Tensor::from_ints(labels, embeddings.device()));
 }
 
-void MetricLoss::note_empty_batch(const std::string& why) {
+const LossStats& MetricLoss::stats() const {
+  if (pending_.defined()) resolve_stats(pending_.to_vector().data());
+  return stats_;
+}
+
+int64_t MetricLoss::empty_batches() const {
+  stats();  // the last forward's batch counts once its figures are read
+  return empty_batches_;
+}
+
+void MetricLoss::resolve_stats(const float* s) const {
+  pending_ = Tensor();
+  stats_ = LossStats{};
+  stats_.unit = unit_;
+  stats_.considered = static_cast<int64_t>(s[0]);
+  stats_.active = static_cast<int64_t>(s[1]);
+  stats_.mean_pos = s[2] > 0 ? double(s[3]) / s[2] : 0;
+  stats_.mean_neg = s[4] > 0 ? double(s[5]) / s[4] : 0;
+  if (stats_.considered == 0) note_empty_batch(if_empty_);
+}
+
+void MetricLoss::defer_stats(Tensor figures, std::string unit, std::string if_empty) {
+  TRINE_CHECK(figures.defined() && figures.numel() == kStatsSize && figures.dtype() == DType::F32,
+              describe(), ": loss statistics must be ", kStatsSize, " floats");
+  stats();
+  pending_ = std::move(figures);
+  unit_ = std::move(unit);
+  if_empty_ = std::move(if_empty);
+}
+
+void MetricLoss::set_stats(const LossStats& stats, const std::string& if_empty) {
+  this->stats();  // an earlier forward's pending figures count first
+  stats_ = stats;
+  if (stats_.considered == 0) note_empty_batch(if_empty);
+}
+
+void MetricLoss::note_empty_batch(const std::string& why) const {
   if (empty_batches_++ == 0)
     std::cerr << "warning: " << describe() << ": " << why
               << "; the loss is 0 for such batches (counted in empty_batches)\n";

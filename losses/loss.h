@@ -40,15 +40,38 @@ class MetricLoss {
   // Learnable parameters of the loss (e.g. a Mahalanobis distance's matrix).
   virtual std::vector<Tensor> parameters() const { return {}; }
 
-  const LossStats& stats() const { return stats_; }
+  // What the last forward() saw. A forward leaves its figures on the embeddings' device; the
+  // first call after it reads them (one small transfer, a wait for the device), unless a caller
+  // has read them with other values already (pending_stats, then resolve_stats).
+  const LossStats& stats() const;
+  // The last forward's figures not yet read, as a float tensor [kStatsSize] on its device
+  // (undefined when there are none): for a caller that reads them in one transfer with other
+  // values and hands them to resolve_stats.
+  const Tensor& pending_stats() const { return pending_; }
+  void resolve_stats(const float* figures) const;
   // Batches that had nothing to learn from (no valid triplet or pair): counted, and warned
   // about once on stderr, instead of producing NaN.
-  int64_t empty_batches() const { return empty_batches_; }
+  int64_t empty_batches() const;
+
+  // The figures' layout: considered, active, positives, sum of their distances, negatives, sum
+  // of theirs (positives and negatives: the d(a,p) and d(a,n) of the considered triplets, or
+  // the positive and negative pairs).
+  static constexpr int64_t kStatsSize = 6;
 
  protected:
-  void note_empty_batch(const std::string& why);
-  LossStats stats_;
-  int64_t empty_batches_ = 0;
+  // For forward(): `figures` [kStatsSize] on the device, read when first needed; `unit` is
+  // "triplets" or "pairs"; `if_empty` says what a batch lacked when considered is 0.
+  // Figures still pending from an earlier forward are read first, so every batch counts.
+  void defer_stats(Tensor figures, std::string unit, std::string if_empty);
+  // For a forward that has the figures on the host already.
+  void set_stats(const LossStats& stats, const std::string& if_empty);
+
+ private:
+  void note_empty_batch(const std::string& why) const;
+  mutable LossStats stats_;
+  mutable Tensor pending_;
+  std::string unit_ = "triplets", if_empty_;
+  mutable int64_t empty_batches_ = 0;
 };
 
 // Checks embeddings [B, D] and labels [B] (int32, same device); throws naming the shapes.

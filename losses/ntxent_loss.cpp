@@ -73,23 +73,16 @@ Tensor NTXentLoss::forward(const Tensor& embeddings, const Tensor& labels) {
     total = sum(per_anchor);
     count = sum(gt(npos, Tensor::scalar(0.f, D.device())));
   }
-  std::vector<float> s;
   {
     NoGradGuard ng;
     Tensor dd = D.detach();
-    s = concat({sum(m.positive).reshape({1}), sum(m.negative).reshape({1}),
-                sum(dd * m.positive).reshape({1}), sum(dd * m.negative).reshape({1}),
-                count.reshape({1})},
-               0)
-            .to_vector();
+    // Every positive pair has a non-zero loss: considered = active = the positive pairs.
+    Tensor npos = sum(m.positive).reshape({1});
+    defer_stats(concat({npos, npos, npos, sum(dd * m.positive).reshape({1}),
+                        sum(m.negative).reshape({1}), sum(dd * m.negative).reshape({1})},
+                       0),
+                "pairs", "a batch had no positive pair");
   }
-  stats_ = LossStats{};
-  stats_.unit = "pairs";
-  stats_.considered = static_cast<int64_t>(s[0]);
-  stats_.active = stats_.considered;  // every positive pair has a non-zero loss
-  stats_.mean_pos = s[0] > 0 ? s[2] / s[0] : 0;
-  stats_.mean_neg = s[1] > 0 ? s[3] / s[1] : 0;
-  if (s[0] == 0) note_empty_batch("a batch had no positive pair");
   (void)B;
   if (o_.reduction == Reduction::Sum) return total;
   return total / maximum(count, one);

@@ -41,18 +41,13 @@ Tensor TripletMarginLoss::reduce(const Tensor& dap, const Tensor& dan, const Ten
     NoGradGuard ng;
     active = o_.soft_margin ? valid : gt(per.detach(), zero) * valid;
     count = sum(valid);
-    // One host transfer for the logging statistics.
-    stats = concat({count.reshape({1}), sum(active).reshape({1}),
-                    sum(dap.detach() * valid).reshape({1}), sum(dan.detach() * valid).reshape({1})},
+    // The logging statistics stay on the device until read (MetricLoss::stats).
+    Tensor n = count.reshape({1});
+    stats = concat({n, sum(active).reshape({1}), n, sum(dap.detach() * valid).reshape({1}), n,
+                    sum(dan.detach() * valid).reshape({1})},
                    0);
   }
-  std::vector<float> s = stats.to_vector();
-  stats_ = LossStats{};
-  stats_.considered = static_cast<int64_t>(s[0]);
-  stats_.active = static_cast<int64_t>(s[1]);
-  stats_.mean_pos = s[0] > 0 ? s[2] / s[0] : 0;
-  stats_.mean_neg = s[0] > 0 ? s[3] / s[0] : 0;
-  if (stats_.considered == 0) note_empty_batch("a batch had no valid triplet");
+  defer_stats(stats, "triplets", "a batch had no valid triplet");
   Tensor one = Tensor::scalar(1.f, dap.device());
   switch (o_.reduction) {
     case Reduction::Sum:
@@ -126,7 +121,6 @@ Tensor TripletMarginLoss::fused(const Tensor& D, const Tensor& labels, const Tri
     TripletSetParams p{o_.margin,      w.lo,           w.hi,   w.lo_inclusive,
                        w.hi_inclusive, o_.soft_margin, o_.swap};
     be.triplet_set_loss(D.data(), labels.int_data(), B, p, static_cast<double*>(raw), grad.data());
-    be.synchronize();
     be.copy_to_host(rows.data(), raw, stat_bytes);
   } catch (...) {
     be.deallocate(raw, stat_bytes);
@@ -136,12 +130,12 @@ Tensor TripletMarginLoss::fused(const Tensor& D, const Tensor& labels, const Tri
   double total[5] = {0, 0, 0, 0, 0};
   for (int64_t a = 0; a < B; ++a)
     for (int k = 0; k < 5; ++k) total[k] += rows[a * 5 + k];
-  stats_ = LossStats{};
-  stats_.considered = static_cast<int64_t>(total[1]);
-  stats_.active = static_cast<int64_t>(total[2]);
-  stats_.mean_pos = total[1] > 0 ? total[3] / total[1] : 0;
-  stats_.mean_neg = total[1] > 0 ? total[4] / total[1] : 0;
-  if (stats_.considered == 0) note_empty_batch("a batch had no valid triplet in the miner's set");
+  LossStats stats;
+  stats.considered = static_cast<int64_t>(total[1]);
+  stats.active = static_cast<int64_t>(total[2]);
+  stats.mean_pos = total[1] > 0 ? total[3] / total[1] : 0;
+  stats.mean_neg = total[1] > 0 ? total[4] / total[1] : 0;
+  set_stats(stats, "a batch had no valid triplet in the miner's set");
   double denom = 1;
   if (o_.reduction == Reduction::Mean) denom = std::max(1.0, total[1]);
   if (o_.reduction == Reduction::MeanNonzero) denom = std::max(1.0, total[2]);

@@ -72,6 +72,17 @@ void expect_grad_near(const Tensor& grad, const ref::Mat& expected, const std::s
     }
 }
 
+// The logging statistics against the reference's: counts exactly, mean distances to float
+// rounding.
+void expect_stats(const LossStats& got, const ref::LossValue& expected, const std::string& what) {
+  EXPECT_EQ(got.considered, expected.considered) << what;
+  EXPECT_EQ(got.active, expected.active) << what;
+  EXPECT_NEAR(got.mean_pos, expected.mean_pos(), 1e-4 + 1e-4 * std::fabs(expected.mean_pos()))
+      << what;
+  EXPECT_NEAR(got.mean_neg, expected.mean_neg(), 1e-4 + 1e-4 * std::fabs(expected.mean_neg()))
+      << what;
+}
+
 // Runs one triplet configuration on a batch and compares value, stats and gradient.
 void check_triplet(const Batch& b, const std::string& dist, const std::string& miner,
                    const ref::TripletConfig& cfg) {
@@ -101,8 +112,7 @@ void check_triplet(const Batch& b, const std::string& dist, const std::string& m
   if (dist == "mahalanobis") L = to_mat(distance->parameters()[0]);
   ref::LossValue expected = ref::triplet_loss(b.E, sel, c, L);
   ASSERT_NEAR(value.item(), expected.loss, 1e-4 + 1e-4 * std::fabs(expected.loss)) << what;
-  EXPECT_EQ(loss.stats().considered, expected.considered) << what;
-  EXPECT_EQ(loss.stats().active, expected.active) << what;
+  expect_stats(loss.stats(), expected, what);
   ref::Mat g = ref::numeric_grad(
       [&](const ref::Mat& e) { return ref::triplet_loss(e, sel, c, L).loss; }, b.E);
   expect_grad_near(E.grad(), g, what);
@@ -255,8 +265,7 @@ TEST(ContrastiveReference, EveryDistanceAndReduction) {
         ref::LossValue expected = ref::contrastive_loss(b.E, b.labels, c);
         const std::string what = dist + " / " + red + (squared ? " / squared" : "");
         ASSERT_NEAR(v.item(), expected.loss, 1e-4 + 1e-4 * std::fabs(expected.loss)) << what;
-        EXPECT_EQ(loss.stats().considered, expected.considered) << what;
-        EXPECT_EQ(loss.stats().active, expected.active) << what;
+        expect_stats(loss.stats(), expected, what);
         expect_grad_near(
             E.grad(),
             ref::numeric_grad(
@@ -283,6 +292,7 @@ TEST(NTXentReference, NTXentAndSupCon) {
         ref::LossValue expected = ref::ntxent_loss(b.E, b.labels, dist, 0.5, supcon, red);
         const std::string what = std::string(dist) + (supcon ? " supcon " : " ntxent ") + red;
         ASSERT_NEAR(v.item(), expected.loss, 1e-4 + 1e-4 * std::fabs(expected.loss)) << what;
+        expect_stats(loss.stats(), expected, what);
         expect_grad_near(E.grad(),
                          ref::numeric_grad(
                              [&](const ref::Mat& e) {
@@ -309,6 +319,48 @@ TEST(PairLosses, DegenerateBatches) {
     Tensor c = cl.forward(E.detach(), to_i32(labels));
     EXPECT_TRUE(std::isfinite(c.item()));
   }
+}
+
+// A forward leaves its statistics on the device: read by stats() when first asked for, or by a
+// caller that fetches pending_stats() with other values and hands them to resolve_stats (the
+// trainer's one transfer per step), with the same result. Every forward's batch counts in
+// empty_batches(), read or not, and reading twice counts it once.
+TEST(LossStats, ReadWhenAskedOrInOneTransferAndEveryBatchCounts) {
+  Batch b = random_batch(12, 5, 3, 42, false);
+  // (batch-hard: explicit triplets. Batch-all's fused loop has its figures on the host anyway.)
+  TripletMarginLoss lazy(parse_distance("euclidean"), parse_miner("batch-hard"));
+  TripletMarginLoss fetched(parse_distance("euclidean"), parse_miner("batch-hard"));
+  lazy.forward(to_tensor(b.E), to_i32(b.labels));
+  fetched.forward(to_tensor(b.E), to_i32(b.labels));
+  ASSERT_TRUE(fetched.pending_stats().defined());
+  EXPECT_EQ(fetched.pending_stats().numel(), MetricLoss::kStatsSize);
+  const std::vector<float> figures = fetched.pending_stats().to_vector();
+  fetched.resolve_stats(figures.data());
+  EXPECT_FALSE(fetched.pending_stats().defined());
+  const LossStats a = lazy.stats(), f = fetched.stats();
+  EXPECT_FALSE(lazy.pending_stats().defined());
+  EXPECT_GT(a.considered, 0);
+  EXPECT_EQ(a.considered, f.considered);
+  EXPECT_EQ(a.active, f.active);
+  EXPECT_EQ(a.mean_pos, f.mean_pos);
+  EXPECT_EQ(a.mean_neg, f.mean_neg);
+  EXPECT_EQ(a.unit, "triplets");
+
+  // Batches with no valid triplet (one class): three forwards, statistics never read between.
+  TripletMarginLoss empty(parse_distance("euclidean"), parse_miner("batch-hard"));
+  ContrastiveLoss pairs(parse_distance("euclidean"));
+  const std::vector<int32_t> one_class(12, 7);
+  for (int i = 0; i < 3; ++i) empty.forward(to_tensor(b.E), one_class);
+  pairs.forward(to_tensor({b.E[0]}), std::vector<int32_t>{0});  // B = 1: no pair
+  EXPECT_EQ(empty.empty_batches(), 3);
+  EXPECT_EQ(empty.stats().considered, 0);
+  EXPECT_EQ(empty.empty_batches(), 3);  // read again: still 3
+  EXPECT_EQ(pairs.stats().unit, "pairs");
+  EXPECT_EQ(pairs.empty_batches(), 1);
+  // A batch with triplets after them: not empty.
+  empty.forward(to_tensor(b.E), to_i32(b.labels));
+  EXPECT_GT(empty.stats().considered, 0);
+  EXPECT_EQ(empty.empty_batches(), 3);
 }
 
 TEST(Distances, PairwiseAndPairedMatchReference) {

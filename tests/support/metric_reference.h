@@ -128,6 +128,12 @@ struct TripletConfig {
 struct LossValue {
   double loss = 0;
   long considered = 0, active = 0;
+  // The distances behind the logging statistics (MetricLoss::stats): d(a,p) and d(a,n) of each
+  // considered triplet, or each positive and negative pair.
+  double pos_sum = 0, neg_sum = 0;
+  long pos_count = 0, neg_count = 0;
+  double mean_pos() const { return pos_count ? pos_sum / pos_count : 0; }
+  double mean_neg() const { return neg_count ? neg_sum / neg_count : 0; }
 };
 
 // Triplet loss over a fixed list of triplets, on embeddings E.
@@ -144,6 +150,7 @@ inline LossValue triplet_loss(const Mat& E, const std::vector<RefTriplet>& ts,
     total += l;
     v.considered += 1;
     v.active += c.soft ? 1 : (l > 0);
+    v.pos_sum += dap, v.neg_sum += dan, v.pos_count += 1, v.neg_count += 1;
   }
   double denom = 1;
   if (c.reduction == "mean") denom = std::max<long>(1, v.considered);
@@ -189,6 +196,10 @@ inline LossValue contrastive_loss(const Mat& E, const std::vector<int>& lab, con
       total += l;
       v.considered += 1;
       v.active += l > 0;
+      if (lab[i] == lab[j])
+        v.pos_sum += d, v.pos_count += 1;
+      else
+        v.neg_sum += d, v.neg_count += 1;
     }
   double denom = 1;
   if (c.reduction == "mean") denom = std::max<long>(1, v.considered);
@@ -206,6 +217,14 @@ inline LossValue ntxent_loss(const Mat& E, const std::vector<int>& lab, const st
   double total = 0;
   long anchors = 0;
   for (int a = 0; a < B; ++a) {
+    for (int k = 0; k < B; ++k) {  // every ordered pair (a, k), k != a
+      if (k == a) continue;
+      const double d = distance(dist, E[a], E[k]);
+      if (lab[k] == lab[a])
+        v.pos_sum += d, v.pos_count += 1;
+      else
+        v.neg_sum += d, v.neg_count += 1;
+    }
     double anchor_sum = 0;
     int npos = 0;
     for (int p = 0; p < B; ++p) {
