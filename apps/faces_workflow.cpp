@@ -42,6 +42,7 @@ struct FoldResult {
   double equal_error = 0;
   double train_img_per_s = 0, embed_img_per_s = 0, embed_pairimg_per_s = 0, train_seconds = 0;
   double loader_wait_share = 0, device_wait_share = 0;  // of the training time (Trainer)
+  double device_waits_per_step = 0;
   int64_t steps = 0, train_images = 0, train_identities = 0;
   std::vector<StepRecord> log;
   Tensor pair_embeddings;  // [unique images, dim]
@@ -226,6 +227,7 @@ int faces_main(Args& args, bool bench) {
     r.train_img_per_s = trainer.train_images_per_s();
     r.loader_wait_share = trainer.loader_wait_share();
     r.device_wait_share = trainer.device_wait_share();
+    r.device_waits_per_step = trainer.device_waits_per_step();
     r.steps = trainer.step();
     r.train_images = static_cast<int64_t>(train_index.size());
     r.train_identities = identities;
@@ -298,7 +300,8 @@ int faces_main(Args& args, bool bench) {
   const std::string prefix = "fold" + std::to_string(first.fold + 1) + "_";
 
   std::printf("train_img_per_s %.1f\n", first.train_img_per_s);
-  print_wait_shares(first.loader_wait_share, first.device_wait_share, device);
+  print_wait_shares(first.loader_wait_share, first.device_wait_share, first.device_waits_per_step,
+                    device);
   std::printf("embed_img_per_s %.1f\n", first.embed_img_per_s);
   std::printf("embed_pairimg_per_s %.1f\n", first.embed_pairimg_per_s);
   std::printf("%saccuracy %.4f\n", prefix.c_str(), first.figures.accuracy);

@@ -180,7 +180,8 @@ int mnist_main(Args& args, bool bench) {
     std::printf("conv_math %s\n", conv_math_name(device_choice.conv_math));
     std::printf("steps %lld\n", static_cast<long long>(trainer.step()));
     std::printf("train_img_per_s %.1f\n", train_rate);
-    print_wait_shares(trainer.loader_wait_share(), trainer.device_wait_share(), device);
+    print_wait_shares(trainer.loader_wait_share(), trainer.device_wait_share(),
+                      trainer.device_waits_per_step(), device);
     std::printf("embed_img_per_s %.1f\n", embed_rate);
     std::printf("test_precision_at_1 %.4f\n", loo.precision_at_1);
     std::printf("test_map_at_r %.4f\n", loo.map_at_r);

@@ -261,41 +261,76 @@ double Trainer::device_wait_share() const {
   return train_seconds_ > 0 ? device_wait_seconds_ / train_seconds_ : 0.0;
 }
 
-bool Trainer::check_finite(bool grads, std::string* where) {
-  NoGradGuard ng;
+double Trainer::device_waits_per_step() const {
+  return timed_steps_ > 0 ? static_cast<double>(device_waits_) / timed_steps_ : 0.0;
+}
+
+std::vector<Tensor> Trainer::watched(bool grads, std::vector<std::string>* names) {
   std::vector<std::pair<std::string, Tensor>> params = model_.named_parameters();
   const auto loss_params = loss_.parameters();
   for (size_t i = 0; i < loss_params.size(); ++i)
     params.emplace_back("loss parameter " + std::to_string(i), loss_params[i]);
   std::vector<Tensor> tensors;
-  std::vector<std::string> names;
   for (auto& [name, p] : params) {
     const Tensor t = grads ? p.grad() : p.detach();
     if (!t.defined()) continue;
     tensors.push_back(t);
-    names.push_back(name);
+    names->push_back(name);
   }
-  if (tensors.empty()) return true;
-  // One launch and one transfer for all parameters on a GPU.
-  const std::vector<float> m = max_abs_each(tensors).to_vector();
-  for (size_t i = 0; i < m.size(); ++i) {
-    if (!std::isfinite(m[i])) {
-      // "3.weight" -> layer 3 of the Sequential.
-      std::string layer = names[i];
-      const size_t dot = names[i].find('.');
-      if (dot != std::string::npos) {
-        try {
-          const size_t index = std::stoul(names[i].substr(0, dot));
-          if (index < model_.size())
-            layer += " of layer " + std::to_string(index) + " (" + model_[index].describe() + ")";
-        } catch (...) {
-        }
+  return tensors;
+}
+
+bool Trainer::all_finite(const float* max_abs, const std::vector<std::string>& names,
+                         std::string* where) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (std::isfinite(max_abs[i])) continue;
+    // "3.weight" -> layer 3 of the Sequential.
+    std::string layer = names[i];
+    const size_t dot = names[i].find('.');
+    if (dot != std::string::npos) {
+      try {
+        const size_t index = std::stoul(names[i].substr(0, dot));
+        if (index < model_.size())
+          layer += " of layer " + std::to_string(index) + " (" + model_[index].describe() + ")";
+      } catch (...) {
       }
-      *where = "parameter " + layer;
-      return false;
     }
+    *where = "parameter " + layer;
+    return false;
   }
   return true;
+}
+
+bool Trainer::check_finite(bool grads, std::string* where) {
+  NoGradGuard ng;
+  std::vector<std::string> names;
+  const std::vector<Tensor> tensors = watched(grads, &names);
+  if (tensors.empty()) return true;
+  // One launch and one transfer for all parameters on a GPU.
+  return all_finite(max_abs_each(tensors).to_vector().data(), names, where);
+}
+
+Trainer::StepCheck Trainer::check_step(const Tensor& loss) {
+  NoGradGuard ng;
+  std::vector<std::string> param_names, grad_names;
+  std::vector<Tensor> tensors = watched(false, &param_names);
+  for (Tensor& g : watched(true, &grad_names)) tensors.push_back(g);
+  // [loss, the loss's statistics (if not read yet), max |.| of each parameter, of each gradient]
+  std::vector<Tensor> parts{loss.detach().reshape({1})};
+  const Tensor stats = loss_.pending_stats();
+  if (stats.defined()) parts.push_back(stats.reshape({-1}));
+  if (!tensors.empty()) parts.push_back(max_abs_each(tensors));
+  const std::vector<float> v = concat(parts, 0).to_vector();
+  const float* at = v.data() + 1;
+  if (stats.defined()) {
+    loss_.resolve_stats(at);
+    at += MetricLoss::kStatsSize;
+  }
+  StepCheck c;
+  c.loss = v[0];
+  all_finite(at, param_names, &c.bad_parameter);
+  all_finite(at + param_names.size(), grad_names, &c.bad_gradient);
+  return c;
 }
 
 bool Trainer::inject_now(const char* kind) {
@@ -380,13 +415,11 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
         while (auto b = prefetch.next()) {
           if (o_.max_steps > 0 && step_ >= o_.max_steps) break;
           const double t_batch = now_seconds(), device_wait0 = be.device_wait_seconds();
+          const int64_t device_waits0 = be.device_waits();
           const double lr = schedule_->lr_at(step_) * lr_scale_;
           opt_.set_lr(static_cast<float>(lr));
           if (curriculum_) triplet->set_miner(curriculum_->miner_ptr_at(step_, epoch_));
           if (inject_now("weight")) poison_first_parameter("");
-          // Parameters first: a NaN weight can vanish from the loss (ReLU maps NaN to 0 here).
-          if (std::string where; !check_finite(false, &where))
-            recover("non-finite value in " + where);
           if (inject_now("input")) {
             b->x = b->x * 1e38f;
             std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_
@@ -394,13 +427,6 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           }
           Tensor emb = model_(b->x);
           Tensor loss = loss_.forward(emb, b->labels);
-          const float value = loss.item();
-          if (!std::isfinite(value)) {
-            const std::string layer = first_nonfinite_layer(b->x);
-            recover("non-finite loss (" + std::string(std::isnan(value) ? "nan" : fmt(value)) +
-                    "); first non-finite value: " +
-                    (layer.empty() ? "the loss itself (every layer's output was finite)" : layer));
-          }
           opt_.zero_grad();
           loss.backward();
           if (inject_now("grad")) {
@@ -410,10 +436,21 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
             std::cerr << "\n--inject-nonfinite (a testing aid): step " << step_
                       << ": filled the gradient of " << name << " with +Inf\n";
           }
-          std::string where;
-          if (!check_finite(true, &where)) {
+          // The step's one wait for the device before its update (on a GPU a wait drains the
+          // queue of launched work): the loss, its statistics and the finite checks together.
+          const StepCheck check = check_step(loss);
+          // Parameters first: a NaN weight can vanish from the loss (ReLU maps NaN to 0 here).
+          if (!check.bad_parameter.empty()) recover("non-finite value in " + check.bad_parameter);
+          const float value = check.loss;
+          if (!std::isfinite(value)) {
             const std::string layer = first_nonfinite_layer(b->x);
-            recover("non-finite gradient in " + where +
+            recover("non-finite loss (" + std::string(std::isnan(value) ? "nan" : fmt(value)) +
+                    "); first non-finite value: " +
+                    (layer.empty() ? "the loss itself (every layer's output was finite)" : layer));
+          }
+          if (!check.bad_gradient.empty()) {
+            const std::string layer = first_nonfinite_layer(b->x);
+            recover("non-finite gradient in " + check.bad_gradient +
                     (layer.empty() ? "" : "; the forward pass first went non-finite at " + layer));
           }
           opt_.step();
@@ -425,6 +462,8 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
           train_seconds_ += dt;
           loader_wait_seconds_ += t_batch - t0;
           device_wait_seconds_ += be.device_wait_seconds() - device_wait0;
+          device_waits_ += be.device_waits() - device_waits0;
+          ++timed_steps_;
           train_images_ += b->x.size(0);
           const LossStats& s = loss_.stats();
           log_.push_back({step_, epoch_, value, s.active_fraction(), s.mean_pos, s.mean_neg, lr,
@@ -437,8 +476,11 @@ Trainer::Outcome Trainer::run(const EpochPlanFn& plan, const LoadFn& load) {
             // in a row, so a passing dip does not either.
             NoGradGuard ng;
             Tensor e = emb.detach();
-            const double spread_sq = mean(square(e - mean(e, {0}, true))).item();
-            const double length_sq = mean(square(e)).item();
+            const std::vector<float> sq = concat({mean(square(e - mean(e, {0}, true))).reshape({1}),
+                                                  mean(square(e)).reshape({1})},
+                                                 0)
+                                              .to_vector();  // one transfer
+            const double spread_sq = sq[0], length_sq = sq[1];
             const double relative = length_sq > 0 ? std::sqrt(spread_sq / length_sq) : 0.0;
             const bool collapsed = s.active_fraction() >= 0.99 && relative < 1e-3;
             collapsed_checks_ = collapsed ? collapsed_checks_ + 1 : 0;

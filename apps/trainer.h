@@ -103,6 +103,9 @@ class Trainer {
   // the host's own work, launching the step. 0 before any step.
   double loader_wait_share() const;
   double device_wait_share() const;
+  // The waits for the device (Backend::device_waits) per training step, in the same time: 2 (the
+  // checks before the update, the end of the step). 0 before any step and on the CPU.
+  double device_waits_per_step() const;
   std::string checkpoint_path() const;
   // Writes train_log.csv (atomically) from the step log.
   void write_log_csv() const;
@@ -111,6 +114,20 @@ class Trainer {
   void save_checkpoint();
   // False, naming the first parameter (or its gradient) with a NaN or Inf in *where, if any.
   bool check_finite(bool grads, std::string* where);
+  // The parameters (with the loss's own) whose values (grads false) or gradients are defined,
+  // and their names.
+  std::vector<Tensor> watched(bool grads, std::vector<std::string>* names);
+  // False, naming in *where the first parameter whose largest magnitude in `max_abs` (one per
+  // name) is a NaN or Inf.
+  bool all_finite(const float* max_abs, const std::vector<std::string>& names, std::string* where);
+  // What a step checks before its update, read from the device in one transfer (one wait): the
+  // loss value, the loss's statistics, and whether the parameters and gradients are finite
+  // (bad_parameter and bad_gradient name the first that is not; empty when all are).
+  struct StepCheck {
+    float loss = 0;
+    std::string bad_parameter, bad_gradient;
+  };
+  StepCheck check_step(const Tensor& loss);
   // "the output of layer 3 (Linear(...))" for the first layer whose output on x has a NaN or Inf
   // ("the input batch itself" when x has), or "" when the whole forward pass is finite.
   std::string first_nonfinite_layer(const Tensor& x);
@@ -132,7 +149,7 @@ class Trainer {
   double lr_scale_ = 1.0;
   int recoveries_ = 0;
   double train_seconds_ = 0, loader_wait_seconds_ = 0, device_wait_seconds_ = 0;
-  int64_t train_images_ = 0;
+  int64_t train_images_ = 0, device_waits_ = 0, timed_steps_ = 0;
   int collapsed_checks_ = 0;  // consecutive watchdog checks that saw a collapse
   int64_t last_collapse_warning_ = -1;
   bool injected_ = false;

@@ -86,9 +86,12 @@ void add_run_summary(Json& metrics, double train_img_per_s, double embed_img_per
       .set("flags", flags_json(flags));
 }
 
-void print_wait_shares(double loader_share, double device_share, const Device& device) {
+void print_wait_shares(double loader_share, double device_share, double device_waits_per_step,
+                       const Device& device) {
   std::printf("train_loader_wait_share %.3f\n", loader_share);
-  if (!device.is_cpu()) std::printf("train_device_wait_share %.3f\n", device_share);
+  if (device.is_cpu()) return;
+  std::printf("train_device_wait_share %.3f\n", device_share);
+  std::printf("train_device_waits_per_step %.2f\n", device_waits_per_step);
 }
 
 std::string scratch_run_dir(const std::string& tag) {

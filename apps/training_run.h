@@ -44,10 +44,12 @@ void add_run_summary(Json& metrics, double train_img_per_s, double embed_img_per
                      double peak_rss_mb, const std::string& device, const std::string& setup,
                      const std::vector<std::string>& flags);
 
-// Prints `train_loader_wait_share X` and, on a GPU, `train_device_wait_share Y`: the shares of
-// the training time spent waiting for batches and for the device (Trainer::loader_wait_share,
-// device_wait_share).
-void print_wait_shares(double loader_share, double device_share, const Device& device);
+// Prints `train_loader_wait_share X` and, on a GPU, `train_device_wait_share Y` and
+// `train_device_waits_per_step Z`: the shares of the training time spent waiting for batches and
+// for the device, and how often a step waits for it (Trainer::loader_wait_share,
+// device_wait_share, device_waits_per_step).
+void print_wait_shares(double loader_share, double device_share, double device_waits_per_step,
+                       const Device& device);
 
 // A run folder for runs that keep none (benchmarks): <temp>/trine-<tag>-<pid>; the caller
 // removes it.

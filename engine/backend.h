@@ -137,6 +137,8 @@ class Backend {
   // Starts a new peak measurement (allocator_stats().peak_bytes_in_use = bytes in use now).
   virtual void reset_peak_memory() {}
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
+  // Copies after all work queued on this backend before it, and returns when dst holds the data:
+  // one wait for the device, with no synchronize() needed first.
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;
   virtual void synchronize() {}
@@ -145,6 +147,9 @@ class Backend {
   // called, as on the CPU). A training step's share of it says whether the device (a large
   // share) or the host launching the work (a small one) sets the step's pace.
   virtual double device_wait_seconds() const { return 0; }
+  // How many such waits callers have made (0 on the CPU). Each one drains the device's queue of
+  // launched work, so a step that waits less lets the host launch ahead of the device.
+  virtual int64_t device_waits() const { return 0; }
 
   // ---- fills and copies
   virtual void fill(float* out, int64_t n, float value) = 0;

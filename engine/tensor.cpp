@@ -149,14 +149,12 @@ int32_t* Tensor::int_data() const {
 
 std::vector<float> Tensor::to_vector() const {
   std::vector<float> v(static_cast<size_t>(numel()));
-  backend().synchronize();
   backend().copy_to_host(v.data(), data(), v.size() * sizeof(float));
   return v;
 }
 
 std::vector<int32_t> Tensor::to_int_vector() const {
   std::vector<int32_t> v(static_cast<size_t>(numel()));
-  backend().synchronize();
   backend().copy_to_host(v.data(), int_data(), v.size() * sizeof(int32_t));
   return v;
 }
@@ -175,11 +173,9 @@ Tensor Tensor::to(Device target) const {
   if (device().is_cpu()) {
     out.backend().copy_from_host(out.impl()->storage->ptr, src, bytes);
   } else if (target.is_cpu()) {
-    backend().synchronize();
     backend().copy_to_host(out.impl()->storage->ptr, src, bytes);
   } else {  // between GPUs: through the host
     std::vector<char> host(bytes);
-    backend().synchronize();
     backend().copy_to_host(host.data(), src, bytes);
     out.backend().copy_from_host(out.impl()->storage->ptr, host.data(), bytes);
   }

@@ -61,7 +61,7 @@ TEST_F(NonFinite, StopNamesTheStepAndTheFirstNonFiniteLayer) {
       mnist("stop", {"--inject-nonfinite", "weight:2", "--on-nonfinite", "stop"});
   EXPECT_EQ(r.status, 1) << r.err;
   // ReLU maps NaN to 0 in this engine, so a NaN weight need not reach the loss: the trainer
-  // checks the parameters themselves before each step.
+  // checks the parameters themselves at each step, before the update.
   EXPECT_NE(r.err.find("non-finite value in parameter 0.weight of layer 0 (Conv2d"),
             std::string::npos)
       << r.err;

@@ -160,6 +160,7 @@ void CudaBackend::empty_cache() {
 void CudaBackend::wait_for_stream() {
   const auto t0 = std::chrono::steady_clock::now();
   TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  ++waits_;
   wait_ns_ +=
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
           .count();

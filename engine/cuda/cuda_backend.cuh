@@ -105,6 +105,7 @@ class CudaBackend final : public Backend {
   void copy(void* dst, const void* src, size_t bytes) override;
   void synchronize() override;
   double device_wait_seconds() const override { return 1e-9 * static_cast<double>(wait_ns_); }
+  int64_t device_waits() const override { return waits_; }
 
   void fill(float* out, int64_t n, float value) override;
   void fill_i32(int32_t* out, int64_t n, int32_t value) override;
@@ -189,7 +190,8 @@ class CudaBackend final : public Backend {
  private:
   // Makes this backend's GPU current on the calling thread (every entry point calls it).
   void activate() const;
-  // cudaStreamSynchronize(stream_), its time added to wait_ns_ (device_wait_seconds).
+  // cudaStreamSynchronize(stream_), its time added to wait_ns_ (device_wait_seconds) and counted
+  // in waits_ (device_waits).
   void wait_for_stream();
   // Blocks for a grid-stride loop over n elements.
   unsigned grid(int64_t n) const { return cuda::grid_for(n, max_blocks_); }
@@ -205,7 +207,7 @@ class CudaBackend final : public Backend {
   int64_t sm_count_ = 1;         // streaming multiprocessors
   size_t max_shared_optin_ = 0;  // bytes of shared memory a block may opt in to
   ConvMath conv_math_ = ConvMath::FP32;
-  std::atomic<int64_t> wait_ns_{0};
+  std::atomic<int64_t> wait_ns_{0}, waits_{0};
 
   // Uploads (copy_from_host) go through two pinned staging buffers on a stream of their own,
   // made at the first upload. Each starts after the work queued on stream_ before it (its

@@ -62,6 +62,12 @@ if [[ ${1:-} == --programs ]]; then
       echo "cuda_emu: bench-w1 does not report train_device_wait_share (a fraction)" >&2
       status=1
     fi
+    # A step waits for the device twice: the checks before the update, and its end.
+    if ! grep -qx "train_device_waits_per_step 2.00" "$work/bench-w1.log"; then
+      echo "cuda_emu: bench-w1: not 2 device waits per step:" \
+        "$(grep train_device_waits_per_step "$work/bench-w1.log" || echo "none reported")" >&2
+      status=1
+    fi
     # TF32 convolutions (the emulated cuBLAS rounds their inputs to TF32)
     run bench-w1-tf32 bench w1 --device cuda "${small[@]}" --steps 2 --conv-math tf32
     if ! grep -qx "conv_math tf32" "$work/bench-w1-tf32.log"; then
