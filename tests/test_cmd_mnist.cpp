@@ -109,7 +109,7 @@ TEST_F(CmdMnist, ShiftAugmentationChangesTrainingReproducibly) {
 
 // `trine bench w1` prints the peer's figure names and its own: the convolutions' arithmetic and
 // the share of the training time spent waiting for the loader (a fraction); on the CPU there is
-// no device to wait for, so no `train_device_wait_share`.
+// no device to wait for, so no `train_device_wait_share` or `train_device_waits_per_step`.
 TEST_F(CmdMnist, BenchPrintsItsFigures) {
   test::ProgramResult r =
       run_trine("bench w1 --data " + mnist_ + " --limit 1000 --test-limit 200 --steps 5 " +
@@ -125,6 +125,7 @@ TEST_F(CmdMnist, BenchPrintsItsFigures) {
   EXPECT_GE(share, 0.0);
   EXPECT_LE(share, 1.0);
   EXPECT_FALSE(m.count("train_device_wait_share")) << r.out;
+  EXPECT_FALSE(m.count("train_device_waits_per_step")) << r.out;
 }
 
 TEST_F(CmdMnist, BadFlagsAreUsageErrors) {
