@@ -19,6 +19,14 @@
 namespace trine {
 namespace {
 
+// One training step of `net` towards `target` (mean squared error) with Adam.
+void regression_step(Sequential& net, Adam& opt, const Tensor& x, const Tensor& target) {
+  opt.zero_grad();
+  Tensor loss = mean(square(net(x) - target));
+  loss.backward();
+  opt.step();
+}
+
 TEST(Allocator, TrainingStepsReuseCachedBlocks) {
   manual_seed(1);
   Sequential net{std::make_shared<Conv2d>(1, 4, 3, 1, 1),
@@ -30,12 +38,7 @@ TEST(Allocator, TrainingStepsReuseCachedBlocks) {
   Adam opt(net.parameters());
   Tensor x = test::random_tensor({8, 1, 8, 8}, 2);
   Tensor target = test::random_tensor({8, 3}, 3);
-  auto step = [&] {
-    opt.zero_grad();
-    Tensor loss = mean(square(net(x) - target));
-    loss.backward();
-    opt.step();
-  };
+  auto step = [&] { regression_step(net, opt, x, target); };
   Backend& cpu = backend_for(Device::cpu());
   // The first steps allocate: activations, gradients, Adam's moment buffers.
   for (int i = 0; i < 3; ++i) step();
@@ -68,12 +71,7 @@ TEST(Allocator, ScratchDoesNotDependOnThreadTiming) {
   Adam opt(net.parameters());
   Tensor x = test::random_tensor({16, 1, 32, 32}, 5);
   Tensor target = test::random_tensor({16, 3}, 6);
-  auto step = [&] {
-    opt.zero_grad();
-    Tensor loss = mean(square(net(x) - target));
-    loss.backward();
-    opt.step();
-  };
+  auto step = [&] { regression_step(net, opt, x, target); };
   parallel_for(2, 1, [&](int64_t begin, int64_t) {
     if (begin == 0)
       for (int i = 0; i < 3; ++i) step();  // chunk 0 runs on this thread; nested loops inline
