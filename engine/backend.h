@@ -288,6 +288,13 @@ class Backend {
   // overwritten) receives d(summed loss)/dD.
   virtual void triplet_set_loss(const float* D, const int32_t* labels, int64_t B,
                                 const TripletSetParams& p, double* row_stats, float* grad_D) = 0;
+  // The totals of those row_stats over the B anchors (in double), for the loss without a trip
+  // to the host: out[0] = total 0 / denom (the loss), out[1] = 1 / denom (its gradient's scale)
+  // and out[2..8) = totals 1, 2, 1, 3, 1, 4 (MetricLoss's statistics layout); denom = 1 when
+  // denom_stat < 0, else max(1, total denom_stat) (1: mean over the triplets, 2: over the
+  // non-zero ones). Floats: counts past 2^24 triplets carry float rounding.
+  virtual void triplet_set_totals(const double* row_stats, int64_t B, int denom_stat,
+                                  float* out) = 0;
 
   // ---- optimizer updates, in place on parameter p and its state buffers.
   virtual void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,

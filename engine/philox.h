@@ -6,11 +6,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define TRINE_HD __host__ __device__ __forceinline__
-#else
-#define TRINE_HD inline
-#endif
+#include "engine/host_device.h"
 
 namespace trine::philox {
 

@@ -60,12 +60,6 @@ void MetricLoss::defer_stats(Tensor figures, std::string unit, std::string if_em
   if_empty_ = std::move(if_empty);
 }
 
-void MetricLoss::set_stats(const LossStats& stats, const std::string& if_empty) {
-  this->stats();  // an earlier forward's pending figures count first
-  stats_ = stats;
-  if (stats_.considered == 0) note_empty_batch(if_empty);
-}
-
 void MetricLoss::note_empty_batch(const std::string& why) const {
   if (empty_batches_++ == 0)
     std::cerr << "warning: " << describe() << ": " << why

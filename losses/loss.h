@@ -63,8 +63,6 @@ class MetricLoss {
   // "triplets" or "pairs"; `if_empty` says what a batch lacked when considered is 0.
   // Figures still pending from an earlier forward are read first, so every batch counts.
   void defer_stats(Tensor figures, std::string unit, std::string if_empty);
-  // For a forward that has the figures on the host already.
-  void set_stats(const LossStats& stats, const std::string& if_empty);
 
  private:
   void note_empty_batch(const std::string& why) const;

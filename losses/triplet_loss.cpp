@@ -113,35 +113,24 @@ Tensor TripletMarginLoss::fused(const Tensor& D, const Tensor& labels, const Tri
   const int64_t B = D.size(0);
   Backend& be = D.backend();
   Tensor grad = Tensor::empty({B, B}, D.device());
-  // Per-anchor double statistics live in raw device memory (tensors are float32/int32).
-  const size_t stat_bytes = static_cast<size_t>(B) * 5 * sizeof(double);
-  void* raw = be.allocate(stat_bytes);
-  std::vector<double> rows(static_cast<size_t>(B) * 5);
-  try {
+  // [loss, gradient scale, the 6 statistics], computed on the device: no trip to the host.
+  Tensor totals = Tensor::empty({8}, D.device());
+  {
+    // Per-anchor double statistics in raw device memory (tensors are float32/int32); work
+    // queued later on the device may reuse it once the totals have read it.
+    Scratch rows(be, B * 5 * 2);
     TripletSetParams p{o_.margin,      w.lo,           w.hi,   w.lo_inclusive,
                        w.hi_inclusive, o_.soft_margin, o_.swap};
-    be.triplet_set_loss(D.data(), labels.int_data(), B, p, static_cast<double*>(raw), grad.data());
-    be.copy_to_host(rows.data(), raw, stat_bytes);
-  } catch (...) {
-    be.deallocate(raw, stat_bytes);
-    throw;
+    double* row_stats = reinterpret_cast<double*>(rows.get());
+    be.triplet_set_loss(D.data(), labels.int_data(), B, p, row_stats, grad.data());
+    const int denom_stat = o_.reduction == Reduction::Mean          ? 1
+                           : o_.reduction == Reduction::MeanNonzero ? 2
+                                                                    : -1;
+    be.triplet_set_totals(row_stats, B, denom_stat, totals.data());
   }
-  be.deallocate(raw, stat_bytes);
-  double total[5] = {0, 0, 0, 0, 0};
-  for (int64_t a = 0; a < B; ++a)
-    for (int k = 0; k < 5; ++k) total[k] += rows[a * 5 + k];
-  LossStats stats;
-  stats.considered = static_cast<int64_t>(total[1]);
-  stats.active = static_cast<int64_t>(total[2]);
-  stats.mean_pos = total[1] > 0 ? total[3] / total[1] : 0;
-  stats.mean_neg = total[1] > 0 ? total[4] / total[1] : 0;
-  set_stats(stats, "a batch had no valid triplet in the miner's set");
-  double denom = 1;
-  if (o_.reduction == Reduction::Mean) denom = std::max(1.0, total[1]);
-  if (o_.reduction == Reduction::MeanNonzero) denom = std::max(1.0, total[2]);
-  Tensor out = Tensor::scalar(static_cast<float>(total[0] / denom), D.device());
-  const float scale = static_cast<float>(1.0 / denom);
-  return record(out, "triplet_set_loss", {D},
+  defer_stats(totals.slice(0, 2, 8), "triplets", "a batch had no valid triplet in the miner's set");
+  Tensor scale = totals.slice(0, 1, 2);
+  return record(totals.slice(0, 0, 1).reshape({}), "triplet_set_loss", {D},
                 [grad, scale](const Tensor& g) -> Grads { return {grad * (g * scale)}; });
 }
 

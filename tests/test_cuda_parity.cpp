@@ -1254,7 +1254,9 @@ TEST_F(CudaParity, MineSemihardThroughTheWorkspace) {
 
 // Row statistics are double sums of float terms in another order (soft terms go through the
 // device's expf/log1pf): atol 1e-6, rtol 1e-5. grad_D entries are sums of weights (integers in the
-// hard modes): atol 1e-5, rtol 1e-5.
+// hard modes): atol 1e-5, rtol 1e-5. Their totals (triplet_set_totals, from the CPU's row
+// statistics on both devices, for each denominator; out pre-filled with garbage) are double sums
+// in another order, rounded to float: atol 1e-6, rtol 1e-6.
 void triplet_set_cases(Backend& cpu, Backend& gpu, const std::vector<MiningBatch>& batches,
                        bool with_swap = true) {
   struct Config {
@@ -1282,6 +1284,14 @@ void triplet_set_cases(Backend& cpu, Backend& gpu, const std::vector<MiningBatch
       gpu.triplet_set_loss(D.g.get(), labels.g.get(), m.B, c.p, stats.g.get(), grad.g.get());
       EXPECT_TRUE(close(stats.g.download(), stats.c.download(), 1e-6, 1e-5)) << "row stats";
       EXPECT_TRUE(close(grad.g.download(), grad.c.download(), 1e-5, 1e-5)) << "grad_D";
+      Pair<double> rows(cpu, gpu, stats.c.download());
+      for (int denom_stat : {-1, 1, 2}) {
+        Pair<float> out(cpu, gpu, filled<float>(8, kGarbage));
+        cpu.triplet_set_totals(rows.c.get(), m.B, denom_stat, out.c.get());
+        gpu.triplet_set_totals(rows.g.get(), m.B, denom_stat, out.g.get());
+        EXPECT_TRUE(close(out.g.download(), out.c.download(), 1e-6, 1e-6))
+            << "totals, denominator " << denom_stat;
+      }
     }
   }
 }

@@ -327,7 +327,7 @@ TEST(PairLosses, DegenerateBatches) {
 // empty_batches(), read or not, and reading twice counts it once.
 TEST(LossStats, ReadWhenAskedOrInOneTransferAndEveryBatchCounts) {
   Batch b = random_batch(12, 5, 3, 42, false);
-  // (batch-hard: explicit triplets. Batch-all's fused loop has its figures on the host anyway.)
+  // Batch-hard (explicit triplets); batch-all (the fused loop) below.
   TripletMarginLoss lazy(parse_distance("euclidean"), parse_miner("batch-hard"));
   TripletMarginLoss fetched(parse_distance("euclidean"), parse_miner("batch-hard"));
   lazy.forward(to_tensor(b.E), to_i32(b.labels));
@@ -345,6 +345,10 @@ TEST(LossStats, ReadWhenAskedOrInOneTransferAndEveryBatchCounts) {
   EXPECT_EQ(a.mean_pos, f.mean_pos);
   EXPECT_EQ(a.mean_neg, f.mean_neg);
   EXPECT_EQ(a.unit, "triplets");
+  TripletMarginLoss fused(parse_distance("euclidean"), parse_miner("batch-all"));
+  fused.forward(to_tensor(b.E), to_i32(b.labels));
+  EXPECT_TRUE(fused.pending_stats().defined());
+  EXPECT_GT(fused.stats().considered, a.considered);  // every valid triplet, not one per anchor
 
   // Batches with no valid triplet (one class): three forwards, statistics never read between.
   TripletMarginLoss empty(parse_distance("euclidean"), parse_miner("batch-hard"));

@@ -7,6 +7,7 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_loops.h"
 #include "engine/parallel.h"
+#include "engine/triplet_totals.h"
 
 namespace trine {
 
@@ -182,6 +183,14 @@ void CpuBackend::triplet_set_loss(const float* D, const int32_t* labels, int64_t
       st[0] = loss, st[1] = count, st[2] = active, st[3] = sum_ap, st[4] = sum_an;
     }
   });
+}
+
+void CpuBackend::triplet_set_totals(const double* row_stats, int64_t B, int denom_stat,
+                                    float* out) {
+  double total[5] = {0, 0, 0, 0, 0};
+  for (int64_t a = 0; a < B; ++a)  // anchor order: the result does not depend on threads
+    for (int k = 0; k < 5; ++k) total[k] += row_stats[a * 5 + k];
+  triplet_set_outputs(total, denom_stat, out);
 }
 
 }  // namespace trine

@@ -180,6 +180,7 @@ class CudaBackend final : public Backend {
   void split_indices(const int32_t* idx, int64_t n, int32_t* safe, float* valid) override;
   void triplet_set_loss(const float* D, const int32_t* labels, int64_t B, const TripletSetParams& p,
                         double* row_stats, float* grad_D) override;
+  void triplet_set_totals(const double* row_stats, int64_t B, int denom_stat, float* out) override;
 
   void sgd_step(float* p, const float* g, float* momentum_buf, int64_t n,
                 const SgdStep& s) override;

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "engine/cuda/cuda_backend.cuh"
+#include "engine/triplet_totals.h"
 
 namespace trine {
 
@@ -339,6 +340,24 @@ __global__ void __launch_bounds__(kMineThreads)
   }
 }
 
+// The totals of triplet_set_loss's row statistics (one block): each thread sums a strided share
+// of the anchors in double, then a tree over the block; thread 0 writes the outputs.
+__global__ void __launch_bounds__(kMineThreads)
+    triplet_set_totals_kernel(const double* row_stats, int64_t B, int denom_stat, float* out) {
+  __shared__ double sh[kMineThreads][5];
+  double acc[5] = {0, 0, 0, 0, 0};
+  for (int64_t a = threadIdx.x; a < B; a += kMineThreads)
+    for (int k = 0; k < 5; ++k) acc[k] += row_stats[a * 5 + k];
+  for (int k = 0; k < 5; ++k) sh[threadIdx.x][k] = acc[k];
+  __syncthreads();
+  for (int half = kMineThreads / 2; half > 0; half >>= 1) {
+    if (threadIdx.x < half)
+      for (int k = 0; k < 5; ++k) sh[threadIdx.x][k] += sh[threadIdx.x + half][k];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) triplet_set_outputs(sh[0], denom_stat, out);
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------ entry points
@@ -445,6 +464,13 @@ void CudaBackend::triplet_set_loss(const float* D, const int32_t* labels, int64_
         D, labels, B, a0, p, row_stats, grad_D, ws ? ws->as<int32_t>() : nullptr);
     TRINE_CUDA_CHECK_LAUNCH("triplet_set_loss_kernel");
   }
+}
+
+void CudaBackend::triplet_set_totals(const double* row_stats, int64_t B, int denom_stat,
+                                     float* out) {
+  activate();
+  triplet_set_totals_kernel<<<1, kMineThreads, 0, stream_>>>(row_stats, B, denom_stat, out);
+  TRINE_CUDA_CHECK_LAUNCH("triplet_set_totals_kernel");
 }
 
 }  // namespace trine
