@@ -133,7 +133,7 @@ std::string Trainer::checkpoint_path() const {
 void Trainer::save_checkpoint() {
   // Only a good state replaces the last good checkpoint: an update that overflowed a weight is
   // caught by the parameter check of the next step, which then reloads the one on disk.
-  if (std::string where; !check_finite(false, &where)) {
+  if (std::string where; !parameters_finite(&where)) {
     std::cerr << "\nwarning: step " << step_ << ": not writing a checkpoint (non-finite value in "
               << where << "); " << checkpoint_path() << " keeps the last good state\n";
     return;
@@ -301,10 +301,10 @@ bool Trainer::all_finite(const float* max_abs, const std::vector<std::string>& n
   return true;
 }
 
-bool Trainer::check_finite(bool grads, std::string* where) {
+bool Trainer::parameters_finite(std::string* where) {
   NoGradGuard ng;
   std::vector<std::string> names;
-  const std::vector<Tensor> tensors = watched(grads, &names);
+  const std::vector<Tensor> tensors = watched(false, &names);
   if (tensors.empty()) return true;
   // One launch and one transfer for all parameters on a GPU.
   return all_finite(max_abs_each(tensors).to_vector().data(), names, where);

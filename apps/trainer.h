@@ -112,8 +112,8 @@ class Trainer {
 
  private:
   void save_checkpoint();
-  // False, naming the first parameter (or its gradient) with a NaN or Inf in *where, if any.
-  bool check_finite(bool grads, std::string* where);
+  // False, naming the first parameter with a NaN or Inf in *where, if any.
+  bool parameters_finite(std::string* where);
   // The parameters (with the loss's own) whose values (grads false) or gradients are defined,
   // and their names.
   std::vector<Tensor> watched(bool grads, std::vector<std::string>* names);
