@@ -34,11 +34,12 @@ Tensor ContrastiveLoss::reduce(const Tensor& d, const Tensor& pos, const Tensor&
   Tensor count, active, stats;
   {
     NoGradGuard ng;
-    count = sum(pos) + sum(neg);
+    Tensor npos = sum(pos), nneg = sum(neg);
+    count = npos + nneg;
     active = sum(gt(per.detach(), zero));
     Tensor dd = d.detach();
-    stats = concat({count.reshape({1}), active.reshape({1}), sum(pos).reshape({1}),
-                    sum(dd * pos).reshape({1}), sum(neg).reshape({1}), sum(dd * neg).reshape({1})},
+    stats = concat({count.reshape({1}), active.reshape({1}), npos.reshape({1}),
+                    sum(dd * pos).reshape({1}), nneg.reshape({1}), sum(dd * neg).reshape({1})},
                    0);
   }
   defer_stats(stats, "pairs", "a batch had no pair");

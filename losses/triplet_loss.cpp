@@ -36,14 +36,14 @@ Tensor TripletMarginLoss::reduce(const Tensor& dap, const Tensor& dan, const Ten
   Tensor per = o_.soft_margin ? softplus(z) : relu(z + o_.margin);
   Tensor zero = Tensor::scalar(0.f, dap.device());
   Tensor numer = sum(per * valid);
-  Tensor active, count, stats;
+  Tensor active, count, stats;  // active: how many triplets have a non-zero loss
   {
     NoGradGuard ng;
-    active = o_.soft_margin ? valid : gt(per.detach(), zero) * valid;
+    active = sum(o_.soft_margin ? valid : gt(per.detach(), zero) * valid);
     count = sum(valid);
     // The logging statistics stay on the device until read (MetricLoss::stats).
     Tensor n = count.reshape({1});
-    stats = concat({n, sum(active).reshape({1}), n, sum(dap.detach() * valid).reshape({1}), n,
+    stats = concat({n, active.reshape({1}), n, sum(dap.detach() * valid).reshape({1}), n,
                     sum(dan.detach() * valid).reshape({1})},
                    0);
   }
@@ -55,7 +55,7 @@ Tensor TripletMarginLoss::reduce(const Tensor& dap, const Tensor& dan, const Ten
     case Reduction::Mean:
       return numer / maximum(count, one);
     case Reduction::MeanNonzero:
-      return numer / maximum(sum(active), one);
+      return numer / maximum(active, one);
   }
   return numer;
 }
