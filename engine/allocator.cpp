@@ -1,8 +1,10 @@
-// Caching allocator.
+// Caching allocator: segments from the system, split into blocks by best fit, merged when freed.
 #include "engine/allocator.h"
 
+#include <algorithm>
 #include <bit>
 #include <exception>
+#include <memory>
 
 #include "engine/error.h"
 
@@ -20,6 +22,10 @@ CachingAllocator::~CachingAllocator() {
     empty_cache();
   } catch (const std::exception&) {
   }
+  // Segments with a block still in use belong to its owner now; only the bookkeeping goes.
+  for (Pool* pool : {&small_, &large_})
+    for (Block* b : *pool) delete b;
+  for (auto& [ptr, b] : in_use_) delete b;
 }
 
 size_t CachingAllocator::round_size(size_t bytes) {
@@ -28,33 +34,54 @@ size_t CachingAllocator::round_size(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-void* CachingAllocator::allocate(size_t bytes) {
-  const size_t size = round_size(bytes);
-  std::lock_guard<std::mutex> lock(mutex_);
-  // Reuse the smallest free block that fits without wasting more than a quarter of it.
-  auto it = free_.lower_bound(size);
-  if (it != free_.end() && it->first <= size + size / 4) {
-    void* ptr = it->second;
-    size_t block = it->first;
-    free_.erase(it);
-    stats_.bytes_cached -= static_cast<int64_t>(block);
-    in_use_[ptr] = block;
-    stats_.bytes_in_use += static_cast<int64_t>(block);
-    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
-    return ptr;
-  }
-  void* ptr = raw_alloc_(size);
-  if (!ptr && !free_.empty()) {  // out of memory: give the cache back and retry once
+size_t CachingAllocator::block_size(size_t bytes) {
+  return (round_size(bytes) + kBlockAlign - 1) / kBlockAlign * kBlockAlign;
+}
+
+CachingAllocator::Block* CachingAllocator::new_segment(size_t bytes, size_t segment_bytes,
+                                                       bool small) {
+  void* ptr = raw_alloc_(segment_bytes);
+  if (!ptr && stats_.bytes_cached > 0) {  // out of memory: give the free segments back, retry
     release_cache();
-    ptr = raw_alloc_(size);
+    ptr = raw_alloc_(segment_bytes);
   }
   TRINE_CHECK(ptr, "out of memory on ", device_name_, ": could not allocate ", bytes, " bytes (",
               stats_.bytes_in_use, " bytes in use)");
   ++stats_.system_allocs;
-  in_use_[ptr] = size;
-  stats_.bytes_in_use += static_cast<int64_t>(size);
+  stats_.bytes_cached += static_cast<int64_t>(segment_bytes);
+  return new Block{static_cast<char*>(ptr), segment_bytes, small};
+}
+
+void* CachingAllocator::allocate(size_t bytes) {
+  // Beyond any memory, and rounding it up could wrap around.
+  TRINE_CHECK(bytes <= (size_t{1} << 60), "out of memory on ", device_name_,
+              ": could not allocate ", bytes, " bytes");
+  const size_t size = block_size(bytes);
+  const bool small = size <= kSmallRequest;
+  Pool& pool = pool_of(small);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Block probe{nullptr, size, small};
+  Block* b;
+  if (auto it = pool.lower_bound(&probe); it != pool.end()) {  // the smallest that fits
+    b = *it;
+    pool.erase(it);
+  } else {
+    b = new_segment(bytes, small ? kSmallSegment : size, small);
+  }
+  // Split off the rest when it is worth keeping: any block in the small pool, 1 MiB in the large.
+  if (b->size - size >= (small ? kBlockAlign : kSmallRequest)) {
+    Block* rest = new Block{b->ptr + size, b->size - size, small, true, b, b->next};
+    if (b->next) b->next->prev = rest;
+    b->next = rest;
+    b->size = size;
+    pool.insert(rest);
+  }
+  b->free = false;
+  in_use_[b->ptr] = b;
+  stats_.bytes_cached -= static_cast<int64_t>(b->size);
+  stats_.bytes_in_use += static_cast<int64_t>(b->size);
   stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
-  return ptr;
+  return b->ptr;
 }
 
 void CachingAllocator::deallocate(void* ptr) {
@@ -62,11 +89,29 @@ void CachingAllocator::deallocate(void* ptr) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = in_use_.find(ptr);
   if (it == in_use_.end()) return;  // not ours; never happens through Storage
-  size_t block = it->second;
+  Block* b = it->second;
   in_use_.erase(it);
-  stats_.bytes_in_use -= static_cast<int64_t>(block);
-  stats_.bytes_cached += static_cast<int64_t>(block);
-  free_.emplace(block, ptr);
+  stats_.bytes_in_use -= static_cast<int64_t>(b->size);
+  stats_.bytes_cached += static_cast<int64_t>(b->size);
+  b->free = true;
+  Pool& pool = pool_of(b->small);
+  // Merge with the free neighbours: b takes over their memory.
+  if (Block* p = b->prev; p && p->free) {
+    pool.erase(p);
+    b->ptr = p->ptr;
+    b->size += p->size;
+    b->prev = p->prev;
+    if (b->prev) b->prev->next = b;
+    delete p;
+  }
+  if (Block* n = b->next; n && n->free) {
+    pool.erase(n);
+    b->size += n->size;
+    b->next = n->next;
+    if (b->next) b->next->prev = b;
+    delete n;
+  }
+  pool.insert(b);
 }
 
 void CachingAllocator::reset_peak() {
@@ -85,13 +130,20 @@ void CachingAllocator::empty_cache() {
 }
 
 void CachingAllocator::release_cache() {
-  // Each block leaves the list before it is freed: if a raw free throws, the blocks still
+  // Each segment leaves the pool before it is freed: if a raw free throws, the segments still
   // listed are the ones not yet freed, and none can be handed out or freed twice.
-  while (!free_.empty()) {
-    auto node = free_.extract(free_.begin());
-    stats_.bytes_cached -= static_cast<int64_t>(node.key());
-    raw_free_(node.mapped());
-    ++stats_.system_frees;
+  for (Pool* pool : {&small_, &large_}) {
+    for (auto it = pool->begin(); it != pool->end();) {
+      if ((*it)->prev || (*it)->next) {  // a part of a segment that is partly in use
+        ++it;
+        continue;
+      }
+      std::unique_ptr<Block> segment(*it);
+      it = pool->erase(it);
+      stats_.bytes_cached -= static_cast<int64_t>(segment->size);
+      raw_free_(segment->ptr);
+      ++stats_.system_frees;
+    }
   }
 }
 

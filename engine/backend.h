@@ -118,7 +118,7 @@ struct AllocatorStats {
   int64_t system_allocs = 0;  // calls that reached malloc/cudaMalloc
   int64_t system_frees = 0;
   int64_t bytes_in_use = 0;
-  int64_t bytes_cached = 0;  // held in free lists, ready for reuse
+  int64_t bytes_cached = 0;  // free blocks held, ready for reuse
   int64_t peak_bytes_in_use = 0;
 };
 

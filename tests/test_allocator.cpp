@@ -1,10 +1,15 @@
 // CachingAllocator: steady-state training steps make no system allocations; size classes,
-// reuse, statistics, cache release and out-of-memory handling (with a counting raw allocator).
+// segments split and merged, reuse, statistics, cache release and out-of-memory handling (with a
+// counting raw allocator).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "engine/allocator.h"
 #include "engine/backend.h"
@@ -122,8 +127,17 @@ TEST(Allocator, RoundSizeProperties) {
 struct CountingRaw {
   int allocs = 0, frees = 0;
   bool fail = false;
-  int throw_at_free = 0;  // the raw free with this number (1-based) throws and frees nothing
-  std::set<void*> live;
+  int throw_at_free = 0;         // the raw free with this number (1-based) throws and frees nothing
+  std::map<void*, size_t> live;  // segment -> bytes
+  int64_t live_bytes() const {
+    int64_t n = 0;
+    for (const auto& [p, bytes] : live) n += static_cast<int64_t>(bytes);
+    return n;
+  }
+  void free_leftovers() {
+    for (const auto& [p, bytes] : live) std::free(p);
+    live.clear();
+  }
 };
 
 CachingAllocator make_counting(CountingRaw& raw) {
@@ -133,7 +147,7 @@ CachingAllocator make_counting(CountingRaw& raw) {
         if (raw.fail) return nullptr;
         ++raw.allocs;
         void* p = std::malloc(bytes);
-        raw.live.insert(p);
+        raw.live[p] = bytes;
         return p;
       },
       [&raw](void* p) {
@@ -143,93 +157,233 @@ CachingAllocator make_counting(CountingRaw& raw) {
       });
 }
 
-TEST(Allocator, ReusesFreedBlocksAndCountsBytes) {
+constexpr size_t kMiB = size_t{1} << 20;
+
+// `p` lies in the segment that starts at `segment` and holds `bytes`.
+bool inside(const void* p, const void* segment, size_t bytes) {
+  auto a = reinterpret_cast<uintptr_t>(p), s = reinterpret_cast<uintptr_t>(segment);
+  return a >= s && a < s + bytes;
+}
+
+TEST(Allocator, BlockSizeIsTheClassIn512ByteSteps) {
+  EXPECT_EQ(CachingAllocator::block_size(0), 512u);
+  EXPECT_EQ(CachingAllocator::block_size(512), 512u);
+  EXPECT_EQ(CachingAllocator::block_size(513), 1024u);
+  EXPECT_EQ(CachingAllocator::block_size(1025), 1536u);
+  for (size_t b = 0; b < 3 * kMiB; b += 97) {
+    const size_t r = CachingAllocator::block_size(b);
+    ASSERT_EQ(r % CachingAllocator::kBlockAlign, 0u) << b;
+    ASSERT_GE(r, CachingAllocator::round_size(b)) << b;
+    if (b > 4096) {
+      ASSERT_EQ(r, CachingAllocator::round_size(b)) << b;
+    }
+  }
+}
+
+// Small requests share 2 MiB segments: one system allocation for many tensors, each block
+// 512-byte aligned within it; freed, they merge back into the whole segment.
+TEST(Allocator, SmallRequestsShareASegment) {
+  CountingRaw raw;
+  CachingAllocator a = make_counting(raw);
+  void* p = a.allocate(1000);  // class 1024
+  EXPECT_EQ(a.stats().system_allocs, 1);
+  EXPECT_EQ(a.stats().bytes_in_use, 1024);
+  EXPECT_EQ(a.stats().bytes_cached, static_cast<int64_t>(2 * kMiB - 1024));
+  ASSERT_EQ(raw.live.size(), 1u);
+  void* segment = raw.live.begin()->first;
+  EXPECT_EQ(p, segment);
+  std::vector<void*> blocks{p};
+  for (size_t bytes : {1u, 600u, 5000u, 70000u, 1000000u}) blocks.push_back(a.allocate(bytes));
+  EXPECT_EQ(a.stats().system_allocs, 1);
+  for (void* b : blocks) {
+    EXPECT_TRUE(inside(b, segment, 2 * kMiB));
+    EXPECT_EQ((static_cast<char*>(b) - static_cast<char*>(segment)) % 512, 0);
+  }
+  a.deallocate(p);
+  void* q = a.allocate(1010);  // the same class: the block just freed
+  EXPECT_EQ(q, p);
+  blocks[0] = q;
+  a.deallocate(nullptr);  // ignored
+  int not_ours = 0;
+  a.deallocate(&not_ours);                    // not from this allocator: ignored
+  a.deallocate(static_cast<char*>(q) + 512);  // inside a block, not one: ignored
+  EXPECT_EQ(a.stats().bytes_in_use + a.stats().bytes_cached, static_cast<int64_t>(2 * kMiB));
+  // Freed in an order that merges from both sides.
+  for (size_t i : {1u, 3u, 2u, 5u, 0u, 4u}) a.deallocate(blocks[i]);
+  EXPECT_EQ(a.stats().bytes_in_use, 0);
+  EXPECT_EQ(a.stats().bytes_cached, static_cast<int64_t>(2 * kMiB));
+  EXPECT_EQ(raw.frees, 0);  // cached, not returned
+  // Merged whole: a request of the small pool's largest size comes from its start again.
+  void* whole = a.allocate(kMiB);
+  EXPECT_EQ(whole, segment);
+  a.deallocate(whole);
+  a.empty_cache();
+  EXPECT_EQ(raw.frees, 1);
+  EXPECT_EQ(a.stats().system_frees, 1);
+  EXPECT_EQ(a.stats().bytes_cached, 0);
+  EXPECT_TRUE(raw.live.empty());
+}
+
+// A large free block serves smaller large requests (split, when at least 1 MiB is left), and the
+// pieces merge back: what one phase freed serves the next without new system allocations.
+TEST(Allocator, LargeBlocksSplitAndMerge) {
+  CountingRaw raw;
+  CachingAllocator a = make_counting(raw);
+  void* big = a.allocate(8 * kMiB);
+  EXPECT_EQ(a.stats().bytes_cached, 0);  // a segment of the request's size
+  a.deallocate(big);
+  void* x = a.allocate(3 * kMiB);
+  void* y = a.allocate(3 * kMiB);
+  void* z = a.allocate(2 * kMiB);
+  EXPECT_EQ(a.stats().system_allocs, 1);
+  EXPECT_EQ(x, big);
+  EXPECT_EQ(y, static_cast<char*>(big) + 3 * kMiB);
+  EXPECT_EQ(z, static_cast<char*>(big) + 6 * kMiB);
+  EXPECT_EQ(a.stats().bytes_in_use, static_cast<int64_t>(8 * kMiB));
+  a.deallocate(x), a.deallocate(z), a.deallocate(y);
+  EXPECT_EQ(a.allocate(8 * kMiB), big);  // merged whole again
+  a.deallocate(big);
+  // Less than 1 MiB left over: the whole block is handed out.
+  void* w = a.allocate(7 * kMiB + kMiB / 2);
+  EXPECT_EQ(w, big);
+  EXPECT_EQ(a.stats().bytes_in_use, static_cast<int64_t>(8 * kMiB));
+  // The pools are apart: a small request does not take from a large segment.
+  a.deallocate(w);
+  void* s = a.allocate(4096);
+  EXPECT_FALSE(inside(s, big, 8 * kMiB));
+  EXPECT_EQ(a.stats().system_allocs, 2);
+  // A request larger than any free block takes a new segment; segments never merge.
+  void* h = a.allocate(9 * kMiB);
+  EXPECT_EQ(a.stats().system_allocs, 3);
+  EXPECT_EQ(a.stats().bytes_in_use, static_cast<int64_t>(9 * kMiB + 4096));
+  EXPECT_EQ(a.stats().peak_bytes_in_use, a.stats().bytes_in_use);
+  a.deallocate(s);
+  // empty_cache returns the wholly free segments only.
+  a.empty_cache();
+  EXPECT_EQ(raw.frees, 2);
+  EXPECT_EQ(raw.live.size(), 1u);
+  EXPECT_EQ(raw.live.begin()->first, h);
+  EXPECT_EQ(a.stats().bytes_cached, 0);
+  a.deallocate(h);
+  a.empty_cache();
+  EXPECT_TRUE(raw.live.empty());
+}
+
+// Random requests of both pools, freed in random order, against a brute-force check: no two
+// live blocks overlap (each is filled with its own byte and checked before it is freed), every
+// block lies in a live segment, and the counters match the blocks and segments. Freed at last,
+// everything merges and goes back.
+TEST(Allocator, RandomRequestsNeverOverlapAndCountersAddUp) {
+  CountingRaw raw;
+  CachingAllocator a = make_counting(raw);
+  struct Live {
+    unsigned char* p;
+    size_t bytes;
+    unsigned char tag;
+  };
+  std::vector<Live> live;
+  uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  auto check_and_free = [&](size_t i) {
+    const Live& l = live[i];
+    for (size_t k = 0; k < l.bytes; k += 61) ASSERT_EQ(l.p[k], l.tag) << "block overwritten";
+    ASSERT_EQ(l.p[l.bytes - 1], l.tag) << "block overwritten";
+    a.deallocate(l.p);
+    live[i] = live.back();
+    live.pop_back();
+  };
+  for (int round = 0; round < 3000; ++round) {
+    if (live.size() < 40 && next() % 3 != 0) {
+      // Mostly small; some of 1-6 MiB; any size, not just classes.
+      size_t bytes = next() % 5 == 0 ? kMiB + next() % (5 * kMiB) : 1 + next() % 200000;
+      auto* p = static_cast<unsigned char*>(a.allocate(bytes));
+      const auto tag = static_cast<unsigned char>(round);
+      std::memset(p, tag, bytes);
+      live.push_back({p, bytes, tag});
+      bool in_segment = false;
+      for (const auto& [seg, n] : raw.live)
+        in_segment |= inside(p, seg, n) && inside(p + bytes - 1, seg, n);
+      ASSERT_TRUE(in_segment) << bytes;
+    } else if (!live.empty()) {
+      ASSERT_NO_FATAL_FAILURE(check_and_free(next() % live.size()));
+    }
+    int64_t in_use = 0;
+    for (const Live& l : live)
+      in_use += static_cast<int64_t>(CachingAllocator::block_size(l.bytes));
+    const AllocatorStats st = a.stats();
+    ASSERT_GE(st.bytes_in_use, in_use);  // a block not split takes its whole free block
+    ASSERT_EQ(st.bytes_in_use + st.bytes_cached, raw.live_bytes());
+    ASSERT_EQ(st.system_allocs, raw.allocs);
+    if (round % 500 == 0) a.empty_cache();
+  }
+  while (!live.empty()) ASSERT_NO_FATAL_FAILURE(check_and_free(live.size() - 1));
+  EXPECT_EQ(a.stats().bytes_in_use, 0);
+  a.empty_cache();
+  EXPECT_TRUE(raw.live.empty());
+  EXPECT_EQ(a.stats().bytes_cached, 0);
+  EXPECT_LT(raw.allocs, 100);  // reuse: 3000 rounds, about 2000 requests
+}
+
+TEST(Allocator, TheDestructorReturnsFreeSegmentsOnly) {
   CountingRaw raw;
   {
     CachingAllocator a = make_counting(raw);
-    void* p = a.allocate(1000);  // class 1024
-    EXPECT_EQ(a.stats().system_allocs, 1);
-    EXPECT_EQ(a.stats().bytes_in_use, 1024);
-    a.deallocate(p);
-    EXPECT_EQ(a.stats().bytes_in_use, 0);
-    EXPECT_EQ(a.stats().bytes_cached, 1024);
-    void* q = a.allocate(1010);  // same class: the cached block
-    EXPECT_EQ(q, p);
-    EXPECT_EQ(a.stats().system_allocs, 1);
-    EXPECT_EQ(a.stats().bytes_cached, 0);
-    // A smaller class may take a cached block at most 25% larger...
-    void* big = a.allocate(1152);
-    a.deallocate(big);
-    void* small = a.allocate(1000);
-    EXPECT_EQ(small, big);
-    // ...but not a much larger one.
-    void* huge = a.allocate(8192);
-    a.deallocate(huge);
-    void* other = a.allocate(600);
-    EXPECT_NE(other, huge);
-    EXPECT_EQ(a.stats().system_allocs, 4);
-    EXPECT_EQ(a.stats().peak_bytes_in_use, 1024 + 1152 + 8192);
-    a.deallocate(nullptr);  // ignored
-    int not_ours = 0;
-    a.deallocate(&not_ours);  // not from this allocator: ignored
-    a.deallocate(q), a.deallocate(small), a.deallocate(other);
-    EXPECT_EQ(a.stats().bytes_in_use, 0);
-    EXPECT_EQ(raw.frees, 0);  // cached, not returned
-    a.empty_cache();
-    EXPECT_EQ(raw.frees, 4);
-    EXPECT_EQ(a.stats().system_frees, 4);
-    EXPECT_EQ(a.stats().bytes_cached, 0);
-    EXPECT_TRUE(raw.live.empty());
-    void* last = a.allocate(100);
-    (void)last;
-    void* cached = a.allocate(5000);
-    a.deallocate(cached);
+    void* kept = a.allocate(100);  // its segment belongs to its owner from now on
+    (void)kept;
+    void* freed = a.allocate(5 * kMiB);
+    a.deallocate(freed);
   }
-  // The destructor returns cached blocks (the one still in use belongs to its owner).
   EXPECT_EQ(raw.live.size(), 1u);
-  for (void* p : raw.live) std::free(p);
+  raw.free_leftovers();
 }
 
 TEST(Allocator, OutOfMemoryReleasesTheCacheThenThrows) {
   CountingRaw raw;
   CachingAllocator a = make_counting(raw);
-  void* p = a.allocate(4096);
+  void* p = a.allocate(4 * kMiB);
   a.deallocate(p);
   raw.fail = true;
-  // The retry after releasing the cache fails too: a clear error naming the device and size.
-  EXPECT_TRUE(test::throws_with<Error>([&] { a.allocate(100000); },
-                                       {"out of memory", "test-device", "100000"}));
+  // A larger request: the retry after releasing the cache fails too, with a clear error naming
+  // the device and size.
+  EXPECT_TRUE(test::throws_with<Error>([&] { a.allocate(10000000); },
+                                       {"out of memory", "test-device", "10000000"}));
   EXPECT_EQ(raw.frees, 1);  // the cache was given back first
   EXPECT_EQ(a.stats().bytes_cached, 0);
   raw.fail = false;
-  void* q = a.allocate(100000);
+  EXPECT_TRUE(
+      test::throws_with<Error>([&] { a.allocate(SIZE_MAX); }, {"out of memory", "test-device"}));
+  EXPECT_EQ(raw.allocs, 1);  // refused before asking the system (rounding would wrap around)
+  void* q = a.allocate(10000000);
   EXPECT_NE(q, nullptr);
   a.deallocate(q);
 }
 
-// A raw free that throws (cudaFree on a context in error, say) leaves the blocks not yet freed in
-// the cache, frees none twice, and never escapes the destructor.
+// A raw free that throws (cudaFree on a context in error, say) leaves the segments not yet freed
+// in the cache, frees none twice, and never escapes the destructor.
 TEST(Allocator, AFailingRawFreeNeitherRepeatsNorEscapes) {
   CountingRaw raw;
   {
     CachingAllocator a = make_counting(raw);
-    void* blocks[3] = {a.allocate(1000), a.allocate(5000), a.allocate(9000)};
+    void* blocks[3] = {a.allocate(2 * kMiB), a.allocate(3 * kMiB), a.allocate(4 * kMiB)};
     for (void* p : blocks) a.deallocate(p);
     raw.throw_at_free = 2;
     EXPECT_TRUE(test::throws_with<Error>([&] { a.empty_cache(); }, {"raw free failed"}));
     EXPECT_EQ(a.stats().system_frees, 1);
-    // Smallest first: 1000's block was freed, 5000's failed, 9000's is still cached.
-    EXPECT_EQ(a.stats().bytes_cached, static_cast<int64_t>(CachingAllocator::round_size(9000)));
+    // Smallest first: the 2 MiB segment was freed, the 3 MiB one failed, 4 MiB is still cached.
+    EXPECT_EQ(a.stats().bytes_cached, static_cast<int64_t>(4 * kMiB));
     a.empty_cache();  // frees the last one, and no other
     EXPECT_EQ(raw.frees, 3);
     EXPECT_EQ(a.stats().bytes_cached, 0);
-    EXPECT_EQ(raw.live.size(), 1u);  // the block whose free failed
+    EXPECT_EQ(raw.live.size(), 1u);  // the segment whose free failed
     void* p = a.allocate(3000);
     a.deallocate(p);
     raw.throw_at_free = raw.frees + 1;  // the destructor's free throws: caught there
   }
   EXPECT_EQ(raw.live.size(), 2u);
-  for (void* p : raw.live) std::free(p);
+  raw.free_leftovers();
 }
 
 TEST(Allocator, TensorsReturnMemoryWhenReleased) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cuda/cuda_api.h"
@@ -70,19 +71,22 @@ Tensor ints(const std::vector<int32_t>& v, const Shape& shape) {
   return t.reshape(shape);
 }
 
-// Fills the GPU allocator's cache with NaN blocks of every size class up to 8 MiB, so the next
-// allocations hand out memory full of garbage.
+// Fills the GPU allocator's cache with NaN, so that the next allocations hand out memory full of
+// garbage: a whole block of every size class up to 8 MiB (the small ones take the free pieces
+// that fit them best first), then 16 small-pool segments, each wholly covered by two 1 MiB blocks.
 void poison_gpu_cache() {
   Backend& be = backend_for(kCuda);
   std::vector<std::pair<void*, size_t>> blocks;
+  auto take = [&](size_t bytes) {
+    bytes = CachingAllocator::block_size(bytes);  // all of the block it gets
+    void* ptr = be.allocate(bytes);
+    be.fill(static_cast<float*>(ptr), static_cast<int64_t>(bytes / 4),
+            std::numeric_limits<float>::quiet_NaN());
+    blocks.emplace_back(ptr, bytes);
+  };
   for (size_t p = 512; p <= (size_t{8} << 20); p *= 2)
-    for (size_t k = 8; k < 16; ++k) {
-      const size_t bytes = p * k / 8;
-      void* ptr = be.allocate(bytes);
-      be.fill(static_cast<float*>(ptr), static_cast<int64_t>(bytes / 4),
-              std::numeric_limits<float>::quiet_NaN());
-      blocks.emplace_back(ptr, bytes);
-    }
+    for (size_t k = 8; k < 16; ++k) take(p * k / 8);
+  for (int i = 0; i < 32; ++i) take(CachingAllocator::kSmallRequest);
   for (auto& [ptr, bytes] : blocks) be.deallocate(ptr, bytes);
 }
 
