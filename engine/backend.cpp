@@ -130,6 +130,20 @@ void Backend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t H
   if (bias) binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
 }
 
+void Backend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
+                                   const float* mean, const float* var, const float* weight,
+                                   const float* bias, float eps, float* y) {
+  const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
+  Scratch invstd(*this, C);
+  unary(UnaryOp::AddScalar, var, invstd.get(), C, eps, 0);
+  unary(UnaryOp::Sqrt, invstd.get(), invstd.get(), C, 0, 0);
+  unary(UnaryOp::Recip, invstd.get(), invstd.get(), C, 0, 0);
+  binary(BinaryOp::Sub, {x, strides}, {mean, chan}, y, shape);
+  binary(BinaryOp::Mul, {y, strides}, {invstd.get(), chan}, y, shape);
+  if (weight) binary(BinaryOp::Mul, {y, strides}, {weight, chan}, y, shape);
+  if (bias) binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
+}
+
 void Backend::batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,
                                   const float* mean, const float* invstd, const float* weight,
                                   float* gx, float* gweight, float* gbias) {

@@ -248,6 +248,13 @@ class Backend {
   virtual void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C,
                                    int64_t HW, const float* mean, const float* invstd,
                                    const float* weight, float* gx, float* gweight, float* gbias);
+  // Batch normalization in inference over x viewed as [N, C, HW], with given statistics per
+  // channel (the running ones): y = (x - mean) invstd weight + bias, invstd = 1 / sqrt(var +
+  // eps) (composite, with a generic default; fused, it is one pass: y = x scale + shift, as the
+  // training pass applies its statistics).
+  virtual void batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
+                                    const float* mean, const float* var, const float* weight,
+                                    const float* bias, float eps, float* y);
   // The running statistics after a training batch, per channel c < C (PyTorch's rule; var_scale
   // is count / (count - 1) for the unbiased variance), in double, rounded once:
   // running_mean = (1 - momentum) running_mean + momentum mean,

@@ -128,6 +128,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor rm = chan(running_mean, "running_mean"), rv = chan(running_var, "running_var");
   if (!training) {
     TRINE_CHECK(rm.defined() && rv.defined(), "batch_norm: inference needs running statistics");
+    if (!any_requires_grad({&x, &weight, &bias})) {  // one fused pass (embedding, evaluation)
+      Tensor out = Tensor::empty(x.shape(), x.device());
+      x.backend().batch_norm_inference(x.data(), N, C, HW, running_mean.data(), running_var.data(),
+                                       weight.defined() ? weight.data() : nullptr,
+                                       bias.defined() ? bias.data() : nullptr, eps, out.data());
+      return out;
+    }
     Tensor invstd;
     {
       NoGradGuard ng;

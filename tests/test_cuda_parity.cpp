@@ -1049,6 +1049,37 @@ TEST_F(CudaParity, BatchNormComposite) {
   }
 }
 
+// batch_norm_inference with given statistics: invstd in double on both, rounded once, then
+// y = x scale + shift in float (an FMA on the GPU): atol 1e-5, rtol 1e-5.
+TEST_F(CudaParity, BatchNormInference) {
+  struct Case {
+    int64_t N, C, HW;
+  };
+  const Case cases[] = {{4, 3, 25}, {7, 5, 1}, {2, 2, 150001}, {3, 130, 7}};
+  uint32_t seed = 470;
+  for (const Case& k : cases) {
+    SCOPED_TRACE("N " + std::to_string(k.N) + " C " + std::to_string(k.C) + " HW " +
+                 std::to_string(k.HW));
+    const int64_t total = k.N * k.C * k.HW;
+    auto x = pair(uniform(total, ++seed, -2.f, 3.f));
+    auto mean = pair(uniform(k.C, ++seed, -1.f, 1.f));
+    auto var = pair(uniform(k.C, ++seed, 0.f, 4.f));
+    auto weight = pair(uniform(k.C, ++seed, 0.5f, 1.5f));
+    auto bias = pair(uniform(k.C, ++seed));
+    for (bool affine : {true, false}) {
+      SCOPED_TRACE(affine ? "affine" : "no weight/bias");
+      auto y = pair(filled<float>(total, kGarbage));
+      cpu->batch_norm_inference(x.c.get(), k.N, k.C, k.HW, mean.c.get(), var.c.get(),
+                                affine ? weight.c.get() : nullptr, affine ? bias.c.get() : nullptr,
+                                1e-5f, y.c.get());
+      gpu->batch_norm_inference(x.g.get(), k.N, k.C, k.HW, mean.g.get(), var.g.get(),
+                                affine ? weight.g.get() : nullptr, affine ? bias.g.get() : nullptr,
+                                1e-5f, y.g.get());
+      EXPECT_TRUE(close(y.g.download(), y.c.download(), 1e-5, 1e-5));
+    }
+  }
+}
+
 // In place, in double on both, rounded once: exact but for a last-bit difference where a double
 // rounds differently after an FMA (atol 0, rtol 1e-7).
 TEST_F(CudaParity, BatchNormUpdateRunning) {

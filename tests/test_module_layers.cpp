@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
@@ -228,14 +230,26 @@ TEST(BatchNorm, EvalUsesRunningStatistics) {
   bn.bias.copy_(Tensor::from_vector({0.f, 3.f}));
   bn.eval();
   Tensor x = random_tensor({3, 2, 2, 2}, 30);
-  std::vector<float> xv = x.to_vector(), yv = bn(x).to_vector();
-  for (int64_t n = 0; n < 3; ++n)
-    for (int64_t c = 0; c < 2; ++c)
-      for (int64_t i = 0; i < 4; ++i) {
-        const int64_t at = (n * 2 + c) * 4 + i;
-        const double rm = c ? -1.0 : 0.5, rv = c ? 0.25 : 4.0, w = c ? 1.0 : 2.0, b = c ? 3.0 : 0.0;
-        EXPECT_NEAR(yv[at], (xv[at] - rm) / std::sqrt(rv + 1e-5) * w + b, 1e-5);
-      }
+  std::vector<float> xv = x.to_vector();
+  // With gradients (the composite, differentiable path) and without (one fused pass).
+  Tensor with_grad = bn(x);
+  EXPECT_TRUE(with_grad.requires_grad());
+  Tensor no_grad;
+  {
+    NoGradGuard ng;
+    no_grad = bn(x);
+  }
+  for (const Tensor& y : {with_grad, no_grad}) {
+    std::vector<float> yv = y.to_vector();
+    for (int64_t n = 0; n < 3; ++n)
+      for (int64_t c = 0; c < 2; ++c)
+        for (int64_t i = 0; i < 4; ++i) {
+          const int64_t at = (n * 2 + c) * 4 + i;
+          const double rm = c ? -1.0 : 0.5, rv = c ? 0.25 : 4.0, w = c ? 1.0 : 2.0;
+          const double b = c ? 3.0 : 0.0;
+          EXPECT_NEAR(yv[at], (xv[at] - rm) / std::sqrt(rv + 1e-5) * w + b, 1e-5);
+        }
+  }
   // Evaluation leaves the statistics alone, and a batch of one is fine.
   EXPECT_EQ(bn.running_mean.to_vector(), (std::vector<float>{0.5f, -1.f}));
   EXPECT_EQ(bn.running_var.to_vector(), (std::vector<float>{4.f, 0.25f}));
@@ -313,6 +327,49 @@ TEST(BatchNorm, BackendCompositesGenericAndCpu) {
     EXPECT_TRUE(test::all_close_ref(plain, y_plain, 1e-5, 1e-5));
     backward(mean.data(), inv.data(), nullptr, gx_only.data(), nullptr, nullptr);
     EXPECT_TRUE(test::all_close_ref(gx_only, gx_plain, 1e-5, 1e-4));
+  }
+}
+
+// Backend::batch_norm_inference directly: the CPU override (one pass) and the generic default
+// (composed elementwise ops), against the formula in double, with and without weight and bias,
+// for [N, C] and [N, C, HW] inputs. Outputs start as NaN.
+TEST(BatchNorm, BackendInferenceGenericAndCpu) {
+  Backend& cpu = backend_for(Device::cpu());
+  struct Case {
+    int64_t N, C, HW;
+  };
+  for (const Case& k : {Case{3, 4, 5}, Case{7, 3, 1}, Case{2, 5, 333}, Case{1, 1, 1}}) {
+    SCOPED_TRACE("N " + std::to_string(k.N) + " C " + std::to_string(k.C) + " HW " +
+                 std::to_string(k.HW));
+    const int64_t n = k.N * k.C * k.HW;
+    const std::vector<float> x = test::random_values(n, 110, -2.f, 3.f);
+    const std::vector<float> mean = test::random_values(k.C, 111, -1.f, 1.f);
+    const std::vector<float> var = test::random_values(k.C, 112, 0.f, 4.f);
+    const std::vector<float> w = test::random_values(k.C, 113, 0.5f, 2.f);
+    const std::vector<float> b = test::random_values(k.C, 114);
+    const float eps = 1e-3f;
+    for (bool affine : {true, false}) {
+      std::vector<double> want(n);
+      for (int64_t at = 0; at < n; ++at) {
+        const int64_t c = (at / k.HW) % k.C;
+        const double xhat = (x[at] - double{mean[c]}) / std::sqrt(double{var[c]} + eps);
+        want[at] = affine ? xhat * w[c] + b[c] : xhat;
+      }
+      for (bool generic : {false, true}) {
+        SCOPED_TRACE(std::string(generic ? "generic default" : "CPU override") +
+                     (affine ? ", affine" : ", no weight/bias"));
+        std::vector<float> y(n, std::numeric_limits<float>::quiet_NaN());
+        const float* wp = affine ? w.data() : nullptr;
+        const float* bp = affine ? b.data() : nullptr;
+        if (generic)
+          cpu.Backend::batch_norm_inference(x.data(), k.N, k.C, k.HW, mean.data(), var.data(), wp,
+                                            bp, eps, y.data());
+        else
+          cpu.batch_norm_inference(x.data(), k.N, k.C, k.HW, mean.data(), var.data(), wp, bp, eps,
+                                   y.data());
+        EXPECT_TRUE(test::all_close_ref(y, want, 1e-5, 1e-5));
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // CpuBackend: fused batch normalization, one channel per task (a channel's values are N runs of
 // HW contiguous floats), statistics accumulated in double.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/cpu/cpu_backend.h"
@@ -58,6 +59,21 @@ void CpuBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_
         affine(x + (n * C + c) * HW, HW, scale, shift, y + (n * C + c) * HW);
     }
   });
+}
+
+void CpuBackend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
+                                      const float* mean, const float* var, const float* weight,
+                                      const float* bias, float eps, float* y) {
+  parallel_for(N * C, std::max<int64_t>(1, 32768 / std::max<int64_t>(HW, 1)),
+               [&](int64_t p0, int64_t p1) {
+                 for (int64_t p = p0; p < p1; ++p) {  // plane p: image p / C, channel p % C
+                   const int64_t c = p % C;
+                   const float is = static_cast<float>(1.0 / std::sqrt(double{var[c]} + eps));
+                   const float scale = (weight ? weight[c] : 1.f) * is;
+                   const float shift = (bias ? bias[c] : 0.f) - mean[c] * scale;
+                   affine(x + p * HW, HW, scale, shift, y + p * HW);
+                 }
+               });
 }
 
 void CpuBackend::batch_norm_update_running(const float* mean, const float* var, int64_t C,

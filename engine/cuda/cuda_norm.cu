@@ -1,7 +1,7 @@
 // CudaBackend: fused batch normalization over x viewed as [N, C, HW], the CUDA twin of
-// engine/cpu/cpu_norm.cpp (same formulas, statistics in double). Each pass is a per-channel
-// reduction (blocks over (channel, segment) pairs, folded per channel in segment order) and an
-// elementwise kernel.
+// engine/cpu/cpu_norm.cpp (same formulas, statistics in double). Each training pass is a
+// per-channel reduction (blocks over (channel, segment) pairs, folded per channel in segment
+// order) and an elementwise kernel; inference is the elementwise kernel alone.
 #include <cmath>
 
 #include "engine/cuda/cuda_backend.cuh"
@@ -86,6 +86,13 @@ __global__ void bn_apply_kernel(const float* x, int64_t C, int64_t HW, int64_t t
   }
 }
 
+// Per channel, from given statistics: invstd as CpuBackend::batch_norm_inference computes it.
+__global__ void bn_invstd_kernel(const float* var, int64_t C, float eps, float* invstd) {
+  TRINE_CUDA_KERNEL_LOOP(c, C) {
+    invstd[c] = static_cast<float>(1.0 / sqrt(double{var[c]} + eps));
+  }
+}
+
 // Per channel: gweight, gbias, and the coefficients of gx = k (gy - a - (x - mean) b), as
 // CpuBackend::batch_norm_backward computes them (coef [C, 3]).
 __global__ void bn_grad_stats_kernel(const double* part, int64_t C, int64_t splits, double count,
@@ -152,6 +159,20 @@ void CudaBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64
   if (total == 0) return;
   bn_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, C, HW, total, weight, bias, mean,
                                                                invstd, y);
+  TRINE_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+}
+
+void CudaBackend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
+                                       const float* mean, const float* var, const float* weight,
+                                       const float* bias, float eps, float* y) {
+  const int64_t total = N * C * HW;
+  if (total <= 0) return;
+  activate();
+  Scratch invstd(*this, static_cast<size_t>(C) * sizeof(float));
+  bn_invstd_kernel<<<grid(C), cuda::kThreads, 0, stream_>>>(var, C, eps, invstd.as<float>());
+  TRINE_CUDA_CHECK_LAUNCH("bn_invstd_kernel");
+  bn_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, C, HW, total, weight, bias, mean,
+                                                               invstd.as<float>(), y);
   TRINE_CUDA_CHECK_LAUNCH("bn_apply_kernel");
 }
 
