@@ -4,10 +4,9 @@
 //
 // Memory comes from the system in segments. A request takes the smallest free block that fits
 // (best fit) and splits off what it does not need; a freed block merges with the free blocks
-// beside it in its segment. So memory freed by one size serves another: evaluation's batches of
-// 500 reuse what training's batches of 128 freed, and a layer's 8 MB output can take the free
-// half of a 16 MB block. Two pools keep long-lived small tensors (parameters, scalars) from
-// pinning large segments:
+// beside it in its segment. So memory freed by one size serves another: a layer's 8 MB output
+// can take the free half of a 16 MB block, and a last, smaller batch what the full ones freed.
+// Two pools keep long-lived small tensors (parameters, scalars) from pinning large segments:
 //   small: requests up to 1 MiB, from 2 MiB segments;
 //   large: larger requests, from segments of the request's size, split only when at least 1 MiB
 //          would be left over.
