@@ -77,8 +77,8 @@ int faces_main(Args& args, bool bench) {
       "resize filter (pil: Pillow's bilinear, as the W2 peer)");
   const double flip = args.number("flip", 0.5, "probability of mirroring a training image", 0, 1);
   const bool strict = args.flag("strict", "fail on an unreadable image instead of skipping it");
-  // 256 as `trine embed`: at 64x64 a batch of 500 embedded no faster and its widest layers held
-  // 108 MB more at the run's peak (docs/benchmarks.md, W2).
+  // 256 as `trine embed`: at 64x64 a batch of 500 embedded at most 3% faster, and its widest
+  // layers held 108 MB more at the run's peak (docs/benchmarks.md, W2).
   const int64_t eval_batch =
       args.integer("eval-batch", 256, "batch size for embedding", 1, 1 << 20);
   TrainerOptions loop = read_loop_flags(args);
