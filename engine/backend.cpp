@@ -48,6 +48,20 @@ int64_t conv_chunk(const Backend& be, const ConvGeom& g, int64_t n) {
   return std::clamp<int64_t>(budget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(n, 1));
 }
 
+// The generic batch norms' last steps, composed: invstd = 1 / sqrt(var + eps) from var [C], then
+// y = centered invstd weight + bias, with centered = x - mean viewed as [N, C, HW] (it may be y).
+void bn_apply(Backend& be, const float* centered, int64_t N, int64_t C, int64_t HW,
+              const float* var, float eps, const float* weight, const float* bias, float* invstd,
+              float* y) {
+  be.unary(UnaryOp::AddScalar, var, invstd, C, eps, 0);
+  be.unary(UnaryOp::Sqrt, invstd, invstd, C, 0, 0);
+  be.unary(UnaryOp::Recip, invstd, invstd, C, 0, 0);
+  const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
+  be.binary(BinaryOp::Mul, {centered, strides}, {invstd, chan}, y, shape);
+  if (weight) be.binary(BinaryOp::Mul, {y, strides}, {weight, chan}, y, shape);
+  if (bias) be.binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
+}
+
 }  // namespace
 
 void Backend::set_conv_math(ConvMath math) {
@@ -122,26 +136,15 @@ void Backend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t H
   binary(BinaryOp::Sub, {x, strides}, {mean, chan}, centered.get(), shape);
   unary(UnaryOp::Square, centered.get(), y, N * C * HW, 0, 0);  // y as scratch
   channel_mean(y, var);
-  unary(UnaryOp::AddScalar, var, invstd, C, eps, 0);
-  unary(UnaryOp::Sqrt, invstd, invstd, C, 0, 0);
-  unary(UnaryOp::Recip, invstd, invstd, C, 0, 0);
-  binary(BinaryOp::Mul, {centered.get(), strides}, {invstd, chan}, y, shape);
-  if (weight) binary(BinaryOp::Mul, {y, strides}, {weight, chan}, y, shape);
-  if (bias) binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
+  bn_apply(*this, centered.get(), N, C, HW, var, eps, weight, bias, invstd, y);
 }
 
 void Backend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
                                    const float* mean, const float* var, const float* weight,
                                    const float* bias, float eps, float* y) {
-  const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
+  binary(BinaryOp::Sub, {x, {C * HW, HW, 1}}, {mean, {0, 1, 0}}, y, {N, C, HW});
   Scratch invstd(*this, C);
-  unary(UnaryOp::AddScalar, var, invstd.get(), C, eps, 0);
-  unary(UnaryOp::Sqrt, invstd.get(), invstd.get(), C, 0, 0);
-  unary(UnaryOp::Recip, invstd.get(), invstd.get(), C, 0, 0);
-  binary(BinaryOp::Sub, {x, strides}, {mean, chan}, y, shape);
-  binary(BinaryOp::Mul, {y, strides}, {invstd.get(), chan}, y, shape);
-  if (weight) binary(BinaryOp::Mul, {y, strides}, {weight, chan}, y, shape);
-  if (bias) binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
+  bn_apply(*this, y, N, C, HW, var, eps, weight, bias, invstd.get(), y);
 }
 
 void Backend::batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,

@@ -2,6 +2,7 @@
 // HW contiguous floats), statistics accumulated in double.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/cpu/cpu_loops.h"
@@ -64,15 +65,16 @@ void CpuBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_
 void CpuBackend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
                                       const float* mean, const float* var, const float* weight,
                                       const float* bias, float eps, float* y) {
+  std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const float is = static_cast<float>(1.0 / std::sqrt(double{var[c]} + eps));
+    scale[c] = (weight ? weight[c] : 1.f) * is;
+    shift[c] = (bias ? bias[c] : 0.f) - mean[c] * scale[c];
+  }
   parallel_for(N * C, std::max<int64_t>(1, 32768 / std::max<int64_t>(HW, 1)),
                [&](int64_t p0, int64_t p1) {
-                 for (int64_t p = p0; p < p1; ++p) {  // plane p: image p / C, channel p % C
-                   const int64_t c = p % C;
-                   const float is = static_cast<float>(1.0 / std::sqrt(double{var[c]} + eps));
-                   const float scale = (weight ? weight[c] : 1.f) * is;
-                   const float shift = (bias ? bias[c] : 0.f) - mean[c] * scale;
-                   affine(x + p * HW, HW, scale, shift, y + p * HW);
-                 }
+                 for (int64_t p = p0; p < p1; ++p)  // plane p: image p / C, channel p % C
+                   affine(x + p * HW, HW, scale[p % C], shift[p % C], y + p * HW);
                });
 }
 
