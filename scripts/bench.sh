@@ -4,6 +4,11 @@
 # repeats, and prints `name peer trine ratio` lines. Installs Debian's PyTorch for the peers.
 #
 #   scripts/bench.sh w1|w2|mining [--steps N] [--epochs N] [--repeats R] [--threads T]
+#                                 [--peer torch|dlib]
+#
+# --peer dlib runs dlib's C++ DNN instead of PyTorch (W1 and W2): scripts/dlib_peer/dlib_w1.cpp
+# or dlib_w2.cpp, built here against Debian's libdlib-dev (installed when missing) into
+# build/peers/, its loss checked (`--self-check`) before the run.
 #
 # Throughput figures need only a few hundred steps (--steps); quality figures need full epochs
 # (--steps 0 --epochs N). The machine is shared and noisy: take at least 3 repeats.
@@ -11,15 +16,16 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 workload=${1:-}
-[ -n "$workload" ] || die "usage: scripts/bench.sh w1|w2|mining [--steps N] [--epochs N] [--repeats R] [--threads T]"
+[ -n "$workload" ] || die "usage: scripts/bench.sh w1|w2|mining [--steps N] [--epochs N] [--repeats R] [--threads T] [--peer torch|dlib]"
 shift
-steps=300 epochs=1 repeats=3 threads=$(ncpu)
+steps=300 epochs=1 repeats=3 threads=$(ncpu) peer_name=torch
 while [ $# -gt 0 ]; do
   case $1 in
     --steps) steps=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --repeats) repeats=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --peer) peer_name=$2; shift 2 ;;
     *) die "unknown option $1" ;;
   esac
 done
@@ -30,14 +36,38 @@ prepare_peer_run
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+case $peer_name in
+  torch) ;;
+  dlib)
+    [ "$workload" != mining ] || die "--peer dlib: the mining benchmark has no peer"
+    ensure_packages libdlib-dev
+    dlib_peer=build/peers/dlib_$workload src=scripts/dlib_peer/dlib_$workload.cpp
+    if [ ! -x "$dlib_peer" ] || [ "$src" -nt "$dlib_peer" ] ||
+      [ scripts/dlib_peer/dlib_peer.h -nt "$dlib_peer" ]; then
+      say "building the dlib peer: $dlib_peer"
+      mkdir -p build/peers
+      # shellcheck disable=SC2046  # pkg-config's flags are separate words
+      g++ -std=c++17 -O3 -march=native -Wall -Wextra -Werror -o "$dlib_peer.tmp" "$src" \
+        $(pkg-config --cflags --libs dlib-1) -lz && mv "$dlib_peer.tmp" "$dlib_peer" ||
+        die "the dlib peer did not build"
+    fi
+    "$dlib_peer" --self-check || die "the dlib peer's loss failed its check"
+    ;;
+  *) die "unknown peer '$peer_name' (torch or dlib)" ;;
+esac
+
 case $workload in
   w1)
     peer=(env OPENBLAS_CORETYPE=Cooperlake /usr/bin/python3 "$peers/torch_mnist.py"
+      --data "$data/mnist" --threads "$threads" --steps "$steps" --epochs "$epochs")
+    [ "$peer_name" = dlib ] && peer=(env OPENBLAS_CORETYPE=Cooperlake "$dlib_peer"
       --data "$data/mnist" --threads "$threads" --steps "$steps" --epochs "$epochs")
     ours=("$bin" bench w1 --data "$data/mnist" --threads "$threads" --steps "$steps" --epochs "$epochs")
     ;;
   w2)
     peer=(env OPENBLAS_CORETYPE=Cooperlake /usr/bin/python3 "$peers/torch_lfw.py"
+      --faces "$data/faces" --threads "$threads" --steps "$steps" --epochs "$epochs")
+    [ "$peer_name" = dlib ] && peer=(env OPENBLAS_CORETYPE=Cooperlake "$dlib_peer"
       --faces "$data/faces" --threads "$threads" --steps "$steps" --epochs "$epochs")
     ours=("$bin" bench w2 --faces "$data/faces" --threads "$threads" --steps "$steps" --epochs "$epochs")
     ;;
@@ -51,7 +81,7 @@ esac
 say "$(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores; $repeats repeats, alternating"
 for r in $(seq 1 "$repeats"); do
   if [ ${#peer[@]} -gt 0 ]; then
-    say "repeat $r: peer: ${peer[*]}"
+    say "repeat $r: peer ($peer_name): ${peer[*]}"
     "${peer[@]}" >"$out/peer.$r" 2>"$out/peer.$r.err" || { cat "$out/peer.$r.err"; die "the peer failed"; }
   fi
   say "repeat $r: trine: ${ours[*]}"
