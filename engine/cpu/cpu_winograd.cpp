@@ -168,33 +168,71 @@ struct ChannelsLast {
   }
 };
 
+// Shuffle indices of one transpose stage (below): bit `bit` of the row index is swapped with the
+// same bit of the column index between rows i (bit clear) and j = i | bit. Index n < 16 takes
+// lane n of row i, 16 + n lane n of row j. Lane c of the new row i, then of the new row j:
+constexpr int stage_lo(int bit, int c) {
+  return (c & bit) ? 16 + (c ^ bit) : c;
+}
+constexpr int stage_hi(int bit, int c) {
+  return (c & bit) ? 16 + c : (c | bit);
+}
+
+#define TRINE_STAGE_SHUFFLE(f, a, b)                                                              \
+  __builtin_shufflevector(a, b, f(Bit, 0), f(Bit, 1), f(Bit, 2), f(Bit, 3), f(Bit, 4), f(Bit, 5), \
+                          f(Bit, 6), f(Bit, 7), f(Bit, 8), f(Bit, 9), f(Bit, 10), f(Bit, 11),     \
+                          f(Bit, 12), f(Bit, 13), f(Bit, 14), f(Bit, 15))
+
+template <int Bit>
+[[gnu::always_inline]] inline void transpose_stage(Lanes (&v)[16]) {
+  for (int i = 0; i < 16; ++i)
+    if (!(i & Bit)) {
+      const Lanes a = v[i], b = v[i | Bit];
+      v[i] = TRINE_STAGE_SHUFFLE(stage_lo, a, b);
+      v[i | Bit] = TRINE_STAGE_SHUFFLE(stage_hi, a, b);
+    }
+}
+#undef TRINE_STAGE_SHUFFLE
+
+// v[i][j] <-> v[j][i]: four stages, each swapping one bit of the row index with the same bit of
+// the column index (64 two-register shuffles instead of 256 single-float moves).
+[[gnu::always_inline]] inline void transpose16(Lanes (&v)[16]) {
+  transpose_stage<1>(v);
+  transpose_stage<2>(v);
+  transpose_stage<4>(v);
+  transpose_stage<8>(v);
+}
+
 // Copies src [imgs, C, H, W] into `dst` with pixel (y, x) at (top + y, left + x). Leaves the
-// borders and the channels past C as they are (zero: the buffer is cleared once per call).
-// Transposes 16 x 16 blocks through a local buffer: contiguous reads, contiguous writes.
+// borders as they are (zero: the buffer is cleared once per call) and writes zeros to the channels
+// past C. Moves 16 channels x 16 columns at a time: 16 row vectors in (a row shorter than 16 is
+// read whole when the floats past it are still inside src; they land in columns never written),
+// transposed in registers, 16 channel vectors out.
 TRINE_VECTOR_CLONES void pack_channels_last(const float* src, int64_t imgs, int64_t C, int64_t H,
                                             int64_t W, int64_t top, int64_t left,
                                             const ChannelsLast& dst) {
-  const int64_t hw = H * W;
-  float block[16][16];  // [x][c]
+  const int64_t hw = H * W, total = imgs * C * hw;
   for (int64_t img = 0; img < imgs; ++img)
     for (int64_t y = 0; y < H; ++y) {
       float* d = dst.at(img, top + y, left);
-      const float* s = src + img * C * hw + y * W;
       for (int64_t c0 = 0; c0 < C; c0 += 16) {
         const int64_t cn = std::min<int64_t>(16, C - c0);
         for (int64_t x0 = 0; x0 < W; x0 += 16) {
           const int64_t xn = std::min<int64_t>(16, W - x0);
-          for (int64_t c = 0; c < cn; ++c) {
-            const float* row = s + (c0 + c) * hw + x0;
-            for (int64_t x = 0; x < xn; ++x) block[x][c] = row[x];
+          Lanes v[16];  // [c][x], then [x][c]
+          for (int64_t c = 0; c < 16; ++c) {
+            const int64_t at = (img * C + c0 + c) * hw + y * W + x0;  // src[img, c0 + c, y, x0]
+            if (c < cn && at + 16 <= total) {
+              std::memcpy(&v[c], src + at, sizeof v[c]);
+            } else {
+              v[c] = Lanes{};
+              if (c < cn)
+                for (int64_t x = 0; x < xn; ++x) v[c][x] = src[at + x];
+            }
           }
-          for (int64_t x = 0; x < xn; ++x) {
-            float* to = d + (x0 + x) * dst.Cp + c0;
-            if (cn == 16)
-              std::memcpy(to, block[x], sizeof block[x]);  // fixed size: one vector move
-            else
-              std::memcpy(to, block[x], static_cast<size_t>(cn) * 4);
-          }
+          transpose16(v);
+          for (int64_t x = 0; x < xn; ++x)
+            std::memcpy(d + (x0 + x) * dst.Cp + c0, &v[x], sizeof v[x]);
         }
       }
     }
