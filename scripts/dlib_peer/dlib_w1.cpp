@@ -169,8 +169,6 @@ Retrieval retrieve(const dlib::matrix<float>& q, const std::vector<unsigned long
   return {hits1 / nq, map_sum / nq};
 }
 
-// ------------------------------------------------------------------ main
-
 }  // namespace
 
 int main(int argc, char** argv) {
