@@ -71,7 +71,7 @@ void CpuBackend::batch_norm_inference(const float* x, int64_t N, int64_t C, int6
     scale[c] = (weight ? weight[c] : 1.f) * is;
     shift[c] = (bias ? bias[c] : 0.f) - mean[c] * scale[c];
   }
-  parallel_for(N * C, std::max<int64_t>(1, 32768 / std::max<int64_t>(HW, 1)),
+  parallel_for(N * C, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(HW, 1)),
                [&](int64_t p0, int64_t p1) {
                  for (int64_t p = p0; p < p1; ++p)  // plane p: image p / C, channel p % C
                    affine(x + p * HW, HW, scale[p % C], shift[p % C], y + p * HW);
