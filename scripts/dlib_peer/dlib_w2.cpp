@@ -55,43 +55,51 @@ using Image = dlib::matrix<dlib::rgb_pixel>;
 template <template <typename> class BN, long N, typename SUBNET>
 using cbr = dlib::relu<BN<dlib::con<N, 3, 3, 1, 1, SUBNET>>>;
 template <typename SUBNET>
-using pool = dlib::max_pool<2, 2, 2, 2, SUBNET>;
+using max_pool2 = dlib::max_pool<2, 2, 2, 2, SUBNET>;
 
 // FaceNetS with batch norm BN: bn_con to train, affine to evaluate.
 template <template <typename> class BN>
 using FaceNetS = dlib_peer::loss_batch_hard<dlib::l2normalize<dlib::fc<
-    128,
-    dlib::avg_pool_everything<cbr<
-        BN, 128,
-        pool<cbr<BN, 64,
+    128, dlib::avg_pool_everything<cbr<
+             BN, 128,
+             max_pool2<cbr<
+                 BN, 64,
                  cbr<BN, 64,
-                     pool<cbr<BN, 32,
-                              cbr<BN, 32,
-                                  pool<cbr<BN, 16, cbr<BN, 16, dlib::input_rgb_image>>>>>>>>>>>>>>;
+                     max_pool2<cbr<
+                         BN, 32,
+                         cbr<BN, 32,
+                             max_pool2<cbr<BN, 16, cbr<BN, 16, dlib::input_rgb_image>>>>>>>>>>>>>>;
 using TrainNet = FaceNetS<dlib::bn_con>;
 using TestNet = FaceNetS<dlib::affine>;
 
 // ------------------------------------------------------------------ data
 
-// src resized to size x size: per axis, a triangle filter whose support is widened by the scale
-// when shrinking (Pillow's BILINEAR), centres at half pixels; rounded to 8 bits.
-Image resize_triangle(const Image& src, long size) {
-  auto weights = [](long in, long out) {  // [out][in] as a dense matrix: small images only
-    const double scale = double(in) / out, support = std::max(1.0, scale);
-    std::vector<std::vector<double>> w(out, std::vector<double>(in, 0.0));
-    for (long o = 0; o < out; ++o) {
-      const double centre = (o + 0.5) * scale;
-      double total = 0;
-      for (long i = std::max(0L, long(centre - support));
-           i < std::min(in, long(centre + support) + 1); ++i) {
-        const double v = std::max(0.0, 1.0 - std::abs((i + 0.5 - centre) / support));
-        w[o][i] = v, total += v;
-      }
-      for (double& v : w[o]) v /= total;
+// The weights [out][in] of a triangle filter from `in` samples to `out` (a dense matrix: small
+// images only), its support widened by the scale when shrinking (Pillow's BILINEAR), centres at
+// half pixels. Computed once per pair of sizes.
+const std::vector<std::vector<double>>& triangle_weights(long in, long out) {
+  static std::map<std::pair<long, long>, std::vector<std::vector<double>>> cache;
+  auto [it, fresh] = cache.try_emplace({in, out});
+  if (!fresh) return it->second;
+  const double scale = double(in) / out, support = std::max(1.0, scale);
+  auto& w = it->second;
+  w.assign(out, std::vector<double>(in, 0.0));
+  for (long o = 0; o < out; ++o) {
+    const double centre = (o + 0.5) * scale;
+    double total = 0;
+    for (long i = std::max(0L, long(centre - support));
+         i < std::min(in, long(centre + support) + 1); ++i) {
+      const double v = std::max(0.0, 1.0 - std::abs((i + 0.5 - centre) / support));
+      w[o][i] = v, total += v;
     }
-    return w;
-  };
-  const auto wy = weights(src.nr(), size), wx = weights(src.nc(), size);
+    for (double& v : w[o]) v /= total;
+  }
+  return w;
+}
+
+// src resized to size x size by triangle_weights along each axis; rounded to 8 bits.
+Image resize_triangle(const Image& src, long size) {
+  const auto &wy = triangle_weights(src.nr(), size), &wx = triangle_weights(src.nc(), size);
   std::vector<double> rows(size * src.nc() * 3, 0.0);  // vertical pass: [size, nc, 3]
   for (long o = 0; o < size; ++o)
     for (long y = 0; y < src.nr(); ++y)
