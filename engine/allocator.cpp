@@ -10,10 +10,12 @@
 
 namespace trine {
 
-CachingAllocator::CachingAllocator(std::string device_name, RawAlloc raw_alloc, RawFree raw_free)
+CachingAllocator::CachingAllocator(std::string device_name, RawAlloc raw_alloc, RawFree raw_free,
+                                   bool trim_on_grow)
     : device_name_(std::move(device_name)),
       raw_alloc_(std::move(raw_alloc)),
-      raw_free_(std::move(raw_free)) {}
+      raw_free_(std::move(raw_free)),
+      trim_on_grow_(trim_on_grow) {}
 
 CachingAllocator::~CachingAllocator() {
   // A destructor must not throw: a raw free that fails (a CUDA context already in error, say)
@@ -66,6 +68,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     b = *it;
     pool.erase(it);
   } else {
+    if (!small && trim_on_grow_) release_free_segments(large_);
     b = new_segment(bytes, small ? kSmallSegment : size, small);
   }
   // Split off the rest when it is worth keeping: any block in the small pool, 1 MiB in the large.
@@ -130,20 +133,22 @@ void CachingAllocator::empty_cache() {
 }
 
 void CachingAllocator::release_cache() {
+  for (Pool* pool : {&small_, &large_}) release_free_segments(*pool);
+}
+
+void CachingAllocator::release_free_segments(Pool& pool) {
   // Each segment leaves the pool before it is freed: if a raw free throws, the segments still
   // listed are the ones not yet freed, and none can be handed out or freed twice.
-  for (Pool* pool : {&small_, &large_}) {
-    for (auto it = pool->begin(); it != pool->end();) {
-      if ((*it)->prev || (*it)->next) {  // a part of a segment that is partly in use
-        ++it;
-        continue;
-      }
-      std::unique_ptr<Block> segment(*it);
-      it = pool->erase(it);
-      stats_.bytes_cached -= static_cast<int64_t>(segment->size);
-      raw_free_(segment->ptr);
-      ++stats_.system_frees;
+  for (auto it = pool.begin(); it != pool.end();) {
+    if ((*it)->prev || (*it)->next) {  // a part of a segment that is partly in use
+      ++it;
+      continue;
     }
+    std::unique_ptr<Block> segment(*it);
+    it = pool.erase(it);
+    stats_.bytes_cached -= static_cast<int64_t>(segment->size);
+    raw_free_(segment->ptr);
+    ++stats_.system_frees;
   }
 }
 

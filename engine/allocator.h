@@ -10,6 +10,12 @@
 //   small: requests up to 1 MiB, from 2 MiB segments;
 //   large: larger requests, from segments of the request's size, split only when at least 1 MiB
 //          would be left over.
+// Optionally (trim_on_grow, the CPU backend's setting), a request that finds no free block, and
+// so needs a new large segment, first returns the wholly free large segments to the system: none
+// could serve it, and kept beside the new one they only raise the footprint (segments cut to an
+// early layer's sizes, idle while later layers need larger blocks; docs/benchmarks.md has the
+// figures). A training step's sizes repeat, so this happens in the first steps only. CUDA keeps
+// them, as PyTorch does: cudaFree waits for the whole device.
 // Block sizes are multiples of 512 bytes, so a block is as aligned as its segment, up to 512.
 #pragma once
 
@@ -33,8 +39,9 @@ class CachingAllocator {
   static constexpr size_t kSmallSegment = size_t{2} << 20;  // segment size of the small pool
   static constexpr size_t kBlockAlign = 512;
 
-  // `device_name` is used in out-of-memory errors.
-  CachingAllocator(std::string device_name, RawAlloc raw_alloc, RawFree raw_free);
+  // `device_name` is used in out-of-memory errors; trim_on_grow as above.
+  CachingAllocator(std::string device_name, RawAlloc raw_alloc, RawFree raw_free,
+                   bool trim_on_grow = false);
   ~CachingAllocator();
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -75,11 +82,13 @@ class CachingAllocator {
 
   Pool& pool_of(bool small) { return small ? small_ : large_; }
   Block* new_segment(size_t bytes, size_t segment_bytes, bool small);  // mutex_ held
-  void release_cache();  // empty_cache with mutex_ held
+  void release_cache();                    // empty_cache with mutex_ held
+  void release_free_segments(Pool& pool);  // mutex_ held
 
   std::string device_name_;
   RawAlloc raw_alloc_;
   RawFree raw_free_;
+  bool trim_on_grow_;
   mutable std::mutex mutex_;
   Pool small_, large_;                        // free blocks
   std::unordered_map<void*, Block*> in_use_;  // handed-out blocks by address

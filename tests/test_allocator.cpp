@@ -140,7 +140,7 @@ struct CountingRaw {
   }
 };
 
-CachingAllocator make_counting(CountingRaw& raw) {
+CachingAllocator make_counting(CountingRaw& raw, bool trim_on_grow = false) {
   return CachingAllocator(
       "test-device",
       [&raw](size_t bytes) -> void* {
@@ -154,7 +154,8 @@ CachingAllocator make_counting(CountingRaw& raw) {
         if (++raw.frees == raw.throw_at_free) throw Error("raw free failed");
         EXPECT_EQ(raw.live.erase(p), 1u) << "freed twice";
         std::free(p);
-      });
+      },
+      trim_on_grow);
 }
 
 constexpr size_t kMiB = size_t{1} << 20;
@@ -269,13 +270,46 @@ TEST(Allocator, LargeBlocksSplitAndMerge) {
   EXPECT_TRUE(raw.live.empty());
 }
 
+// trim_on_grow (the CPU backend's setting): a request that needs a new large segment first
+// returns the wholly free large segments, and only those: not a large segment partly in use,
+// not the small pool's. A request that fits in the cache releases nothing. Without the setting
+// the same requests keep every segment.
+TEST(Allocator, TrimOnGrowReturnsWhollyFreeLargeSegmentsOnly) {
+  for (bool trim : {true, false}) {
+    SCOPED_TRACE(trim ? "trim_on_grow" : "keep everything");
+    CountingRaw raw;
+    CachingAllocator a = make_counting(raw, trim);
+    a.deallocate(a.allocate(4096));      // a wholly free small segment
+    a.deallocate(a.allocate(8 * kMiB));  // a wholly free large segment
+    a.deallocate(a.allocate(4 * kMiB));  // fits: taken from it, nothing released
+    EXPECT_EQ(raw.frees, 0);
+    void* nine = a.allocate(9 * kMiB);  // does not fit: a new segment
+    EXPECT_EQ(a.stats().system_allocs, 3);
+    EXPECT_EQ(raw.frees, trim ? 1 : 0);
+    EXPECT_EQ(a.stats().bytes_cached, static_cast<int64_t>(2 * kMiB + (trim ? 0 : 8 * kMiB)));
+    a.deallocate(nine);
+    // With trim_on_grow the 9 MiB segment is the only large one: now partly in use. (Without,
+    // the 8 MiB segment fits better.)
+    void* part = a.allocate(3 * kMiB);
+    EXPECT_TRUE(!trim || part == nine);
+    const int64_t frees = raw.frees;
+    void* ten = a.allocate(10 * kMiB);
+    EXPECT_EQ(raw.frees, frees);  // the 9 MiB segment is partly in use: kept
+    EXPECT_EQ(raw.live.count(nine), 1u);
+    EXPECT_EQ(a.stats().bytes_in_use + a.stats().bytes_cached, raw.live_bytes());
+    a.deallocate(part), a.deallocate(ten);
+    a.empty_cache();
+    EXPECT_TRUE(raw.live.empty());
+  }
+}
+
 // Random requests of both pools, freed in random order, against a brute-force check: no two
 // live blocks overlap (each is filled with its own byte and checked before it is freed), every
 // block lies in a live segment, and the counters match the blocks and segments. Freed at last,
 // everything merges and goes back.
-TEST(Allocator, RandomRequestsNeverOverlapAndCountersAddUp) {
+void random_requests(bool trim_on_grow) {
   CountingRaw raw;
-  CachingAllocator a = make_counting(raw);
+  CachingAllocator a = make_counting(raw, trim_on_grow);
   struct Live {
     unsigned char* p;
     size_t bytes;
@@ -325,6 +359,13 @@ TEST(Allocator, RandomRequestsNeverOverlapAndCountersAddUp) {
   EXPECT_TRUE(raw.live.empty());
   EXPECT_EQ(a.stats().bytes_cached, 0);
   EXPECT_LT(raw.allocs, 100);  // reuse: 3000 rounds, about 2000 requests
+}
+
+TEST(Allocator, RandomRequestsNeverOverlapAndCountersAddUp) {
+  for (bool trim : {false, true}) {
+    SCOPED_TRACE(trim ? "trim_on_grow" : "keep everything");
+    random_requests(trim);
+  }
 }
 
 TEST(Allocator, TheDestructorReturnsFreeSegmentsOnly) {

@@ -19,7 +19,7 @@ CpuBackend::CpuBackend()
     : allocator_(
           "cpu",
           [](size_t bytes) -> void* { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); },
-          [](void* p) { std::free(p); }) {}
+          [](void* p) { std::free(p); }, /*trim_on_grow=*/true) {}
 
 std::string CpuBackend::description() const {
   return "cpu: " + blas::summary() + ", " + std::to_string(num_threads()) + " loop threads";
