@@ -51,8 +51,8 @@ int64_t conv_chunk(const Backend& be, const ConvGeom& g, int64_t n) {
 // The generic batch norms' last steps, composed: invstd = 1 / sqrt(var + eps) from var [C], then
 // y = centered invstd weight + bias, with centered = x - mean viewed as [N, C, HW] (it may be y).
 void bn_apply(Backend& be, const float* centered, int64_t N, int64_t C, int64_t HW,
-              const float* var, float eps, const float* weight, const float* bias, float* invstd,
-              float* y) {
+              const float* var, float eps, const float* weight, const float* bias, bool relu,
+              float* invstd, float* y) {
   be.unary(UnaryOp::AddScalar, var, invstd, C, eps, 0);
   be.unary(UnaryOp::Sqrt, invstd, invstd, C, 0, 0);
   be.unary(UnaryOp::Recip, invstd, invstd, C, 0, 0);
@@ -60,6 +60,7 @@ void bn_apply(Backend& be, const float* centered, int64_t N, int64_t C, int64_t 
   be.binary(BinaryOp::Mul, {centered, strides}, {invstd, chan}, y, shape);
   if (weight) be.binary(BinaryOp::Mul, {y, strides}, {weight, chan}, y, shape);
   if (bias) be.binary(BinaryOp::Add, {y, strides}, {bias, chan}, y, shape);
+  if (relu) be.unary(UnaryOp::Relu, y, y, N * C * HW, 0, 0);
 }
 
 }  // namespace
@@ -122,8 +123,8 @@ void Backend::adam_step_many(const std::vector<AdamTensor>& tensors, const AdamS
 }
 
 void Backend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
-                                 const float* weight, const float* bias, float eps, float* y,
-                                 float* mean, float* var, float* invstd) {
+                                 const float* weight, const float* bias, float eps, bool relu,
+                                 float* y, float* mean, float* var, float* invstd) {
   const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
   const float inv_count = 1.f / static_cast<float>(N * HW);
   Scratch per(*this, N * C), centered(*this, N * C * HW);
@@ -136,24 +137,28 @@ void Backend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t H
   binary(BinaryOp::Sub, {x, strides}, {mean, chan}, centered.get(), shape);
   unary(UnaryOp::Square, centered.get(), y, N * C * HW, 0, 0);  // y as scratch
   channel_mean(y, var);
-  bn_apply(*this, centered.get(), N, C, HW, var, eps, weight, bias, invstd, y);
+  bn_apply(*this, centered.get(), N, C, HW, var, eps, weight, bias, relu, invstd, y);
 }
 
 void Backend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
                                    const float* mean, const float* var, const float* weight,
-                                   const float* bias, float eps, float* y) {
+                                   const float* bias, float eps, bool relu, float* y) {
   binary(BinaryOp::Sub, {x, {C * HW, HW, 1}}, {mean, {0, 1, 0}}, y, {N, C, HW});
   Scratch invstd(*this, C);
-  bn_apply(*this, y, N, C, HW, var, eps, weight, bias, invstd.get(), y);
+  bn_apply(*this, y, N, C, HW, var, eps, weight, bias, relu, invstd.get(), y);
 }
 
-void Backend::batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,
-                                  const float* mean, const float* invstd, const float* weight,
-                                  float* gx, float* gweight, float* gbias) {
+void Backend::batch_norm_backward(const float* x, const float* relu_out, const float* gy, int64_t N,
+                                  int64_t C, int64_t HW, const float* mean, const float* invstd,
+                                  const float* weight, float* gx, float* gweight, float* gbias) {
   const Shape shape = {N, C, HW}, strides = {C * HW, HW, 1}, chan = {0, 1, 0};
   const float inv_count = 1.f / static_cast<float>(N * HW);
   Scratch per(*this, N * C), xhat(*this, N * C * HW), tmp(*this, N * C * HW);
-  Scratch sum_g(*this, C), sum_gx(*this, C);
+  Scratch sum_g(*this, C), sum_gx(*this, C), masked(*this, relu_out ? N * C * HW : 0);
+  if (relu_out) {  // the fused ReLU's backward first: y stands in for its input, as in relu()
+    unary_backward(UnaryOp::Relu, relu_out, relu_out, gy, masked.get(), N * C * HW, 0, 0);
+    gy = masked.get();
+  }
   auto channel_sum = [&](const float* v, float* out) {
     reduce(ReduceOp::Sum, v, per.get(), nullptr, N * C, HW, 1);
     reduce(ReduceOp::Sum, per.get(), out, nullptr, 1, N, C);

@@ -238,23 +238,26 @@ class Backend {
   // ---- batch normalization in training over x viewed as [N, C, HW], statistics per channel
   // (composite, with a generic default in engine/backend.cpp; a backend may fuse it).
   // mean and biased var [C] of the batch, invstd = 1 / sqrt(var + eps), and
-  // y = (x - mean) invstd weight + bias (weight and bias may be null: 1 and 0).
+  // y = (x - mean) invstd weight + bias (weight and bias may be null: 1 and 0), then, with
+  // `relu`, a fused ReLU in the same pass: y = v > 0 ? v : 0, as UnaryOp::Relu.
   virtual void batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
-                                  const float* weight, const float* bias, float eps, float* y,
-                                  float* mean, float* var, float* invstd);
+                                  const float* weight, const float* bias, float eps, bool relu,
+                                  float* y, float* mean, float* var, float* invstd);
   // With xhat = (x - mean) invstd and means/sums over N and HW: gx = weight invstd (gy -
-  // mean(gy) - xhat mean(gy xhat)), gweight = sum(gy xhat), gbias = sum(gy). Each output is
-  // overwritten, and skipped when null.
-  virtual void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C,
-                                   int64_t HW, const float* mean, const float* invstd,
-                                   const float* weight, float* gx, float* gweight, float* gbias);
+  // mean(gy) - xhat mean(gy xhat)), gweight = sum(gy xhat), gbias = sum(gy). relu_out is the
+  // forward's y when it fused a ReLU (else null): gy then counts only where relu_out > 0, as
+  // ReLU's own backward would pass it on. Each output is overwritten, and skipped when null.
+  virtual void batch_norm_backward(const float* x, const float* relu_out, const float* gy,
+                                   int64_t N, int64_t C, int64_t HW, const float* mean,
+                                   const float* invstd, const float* weight, float* gx,
+                                   float* gweight, float* gbias);
   // Batch normalization in inference over x viewed as [N, C, HW], with given statistics per
   // channel (the running ones): y = (x - mean) invstd weight + bias, invstd = 1 / sqrt(var +
-  // eps) (composite, with a generic default; fused, it is one pass: y = x scale + shift, as the
-  // training pass applies its statistics).
+  // eps), then the fused ReLU with `relu` (composite, with a generic default; fused, it is one
+  // pass: y = x scale + shift, as the training pass applies its statistics).
   virtual void batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
                                     const float* mean, const float* var, const float* weight,
-                                    const float* bias, float eps, float* y);
+                                    const float* bias, float eps, bool relu, float* y);
   // The running statistics after a training batch, per channel c < C (PyTorch's rule; var_scale
   // is count / (count - 1) for the unbiased variance), in double, rounded once:
   // running_mean = (1 - momentum) running_mean + momentum mean,

@@ -120,6 +120,11 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   float momentum = 0.1f, float eps = 1e-5f);
+// relu(batch_norm(...)) with the ReLU fused into the normalization's passes, forward and
+// backward: the same values and gradients without a ReLU pass over memory of its own.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       float momentum = 0.1f, float eps = 1e-5f);
 // Zeroes each element with probability p and scales the rest by 1/(1-p) when training.
 Tensor dropout(const Tensor& x, float p, bool training);
 

@@ -107,9 +107,12 @@ Tensor global_avg_pool2d(const Tensor& x) {
   return mean(x.reshape({x.size(0), x.size(1), x.size(2) * x.size(3)}), {2});
 }
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                  const Tensor& running_mean, const Tensor& running_var, bool training,
-                  float momentum, float eps) {
+namespace {
+
+// batch_norm, then a fused ReLU when `relu`.
+Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       float momentum, float eps, bool relu) {
   detail::check_float(x, "batch_norm");
   TRINE_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [N,C] or [N,C,H,W], got ",
               x.shape_str());
@@ -132,7 +135,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
       Tensor out = Tensor::empty(x.shape(), x.device());
       x.backend().batch_norm_inference(x.data(), N, C, HW, running_mean.data(), running_var.data(),
                                        weight.defined() ? weight.data() : nullptr,
-                                       bias.defined() ? bias.data() : nullptr, eps, out.data());
+                                       bias.defined() ? bias.data() : nullptr, eps, relu,
+                                       out.data());
       return out;
     }
     Tensor invstd;
@@ -143,7 +147,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
     Tensor y = (x3 - rm) * invstd;  // statistics are constants here
     if (w3.defined()) y = y * w3;
     if (b3.defined()) y = y + b3;
-    return y.reshape(x.shape());
+    return relu ? trine::relu(y.reshape(x.shape())) : y.reshape(x.shape());
   }
   const int64_t count = N * HW;
   TRINE_CHECK(count > 1, "batch_norm: training needs more than one value per channel, got ",
@@ -154,7 +158,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor mu = Tensor::empty({C}, x.device()), var = Tensor::empty({C}, x.device());
   Tensor invstd = Tensor::empty({C}, x.device());
   be.batch_norm_forward(x.data(), N, C, HW, weight.defined() ? weight.data() : nullptr,
-                        bias.defined() ? bias.data() : nullptr, eps, out.data(), mu.data(),
+                        bias.defined() ? bias.data() : nullptr, eps, relu, out.data(), mu.data(),
                         var.data(), invstd.data());
   if (rm.defined() && rv.defined())  // PyTorch: the unbiased variance here
     be.batch_norm_update_running(
@@ -163,19 +167,37 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
         running_mean.data(), running_var.data());
   if (!any_requires_grad({&x, &weight, &bias})) return out;
   Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
+  Tensor yd = relu ? out.detach() : Tensor();  // the ReLU's mask: y > 0
   const bool gx_needed = x.requires_grad();
   const bool gw_needed = weight.defined() && weight.requires_grad();
   const bool gb_needed = bias.defined() && bias.requires_grad();
-  return record(out, "batch_norm", {x, weight, bias}, [=](const Tensor& g) -> Grads {
-    Tensor gx = gx_needed ? Tensor::empty(xd.shape(), g.device()) : Tensor();
-    Tensor gw = gw_needed ? Tensor::empty({C}, g.device()) : Tensor();
-    Tensor gb = gb_needed ? Tensor::empty({C}, g.device()) : Tensor();
-    g.backend().batch_norm_backward(
-        xd.data(), g.data(), N, C, HW, mu.data(), invstd.data(), wd.defined() ? wd.data() : nullptr,
-        gx_needed ? gx.data() : nullptr, gw_needed ? gw.data() : nullptr,
-        gb_needed ? gb.data() : nullptr);
-    return {gx, gw, gb};
-  });
+  return record(out, relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias},
+                [=](const Tensor& g) -> Grads {
+                  Tensor gx = gx_needed ? Tensor::empty(xd.shape(), g.device()) : Tensor();
+                  Tensor gw = gw_needed ? Tensor::empty({C}, g.device()) : Tensor();
+                  Tensor gb = gb_needed ? Tensor::empty({C}, g.device()) : Tensor();
+                  g.backend().batch_norm_backward(
+                      xd.data(), yd.defined() ? yd.data() : nullptr, g.data(), N, C, HW, mu.data(),
+                      invstd.data(), wd.defined() ? wd.data() : nullptr,
+                      gx_needed ? gx.data() : nullptr, gw_needed ? gw.data() : nullptr,
+                      gb_needed ? gb.data() : nullptr);
+                  return {gx, gw, gb};
+                });
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  float momentum, float eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps,
+                         false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       float momentum, float eps) {
+  return batch_norm_impl(x, weight, bias, running_mean, running_var, training, momentum, eps, true);
 }
 
 Tensor dropout(const Tensor& x, float p, bool training) {

@@ -15,10 +15,20 @@ BatchNorm::BatchNorm(int64_t channels, int expected_rank, float eps, float momen
   running_var = register_buffer("running_var", Tensor::ones({channels}));
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+void BatchNorm::check_input(const Tensor& x) const {
   TRINE_CHECK(x.dim() == rank_ && x.size(1) == channels_, describe(), ": expected input of rank ",
               rank_, " with ", channels_, " channels, got ", x.shape_str());
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  check_input(x);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
+}
+
+Tensor BatchNorm::forward_relu(const Tensor& x) {
+  check_input(x);
+  return batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum_,
+                         eps_);
 }
 
 std::string BatchNorm::describe() const {

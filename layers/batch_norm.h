@@ -11,10 +11,14 @@ class BatchNorm : public Module {
  public:
   BatchNorm(int64_t channels, int expected_rank, float eps = 1e-5f, float momentum = 0.1f);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) by the fused op batch_norm_relu; Sequential calls it for a BatchNorm
+  // followed by a ReLU.
+  Tensor forward_relu(const Tensor& x);
   std::string describe() const override;
   Tensor weight, bias, running_mean, running_var;
 
  private:
+  void check_input(const Tensor& x) const;
   int64_t channels_;
   int rank_;
   float eps_, momentum_;

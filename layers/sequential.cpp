@@ -1,7 +1,23 @@
 // Sequential container.
 #include "layers/sequential.h"
 
+#include <typeinfo>
+
+#include "layers/activation.h"
+#include "layers/batch_norm.h"
+#include "layers/pooling.h"
+
 namespace trine {
+
+namespace {
+
+// Exactly this class, not a subclass that may override forward().
+template <class T>
+bool is(const Module* m) {
+  return m && typeid(*m) == typeid(T);
+}
+
+}  // namespace
 
 Sequential::Sequential(std::initializer_list<ModulePtr> modules) {
   for (const ModulePtr& m : modules) add(m);
@@ -13,8 +29,21 @@ Sequential& Sequential::add(ModulePtr m) {
 }
 
 Tensor Sequential::forward(const Tensor& x) {
+  const auto& layers = children();
   Tensor y = x;
-  for (const auto& [name, m] : children()) y = m->forward(y);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Module* m = layers[i].second.get();
+    Module* next = i + 1 < layers.size() ? layers[i + 1].second.get() : nullptr;
+    if ((is<BatchNorm1d>(m) || is<BatchNorm2d>(m) || is<BatchNorm>(m)) && is<ReLU>(next)) {
+      y = static_cast<BatchNorm*>(m)->forward_relu(y);
+      ++i;
+    } else if (is<ReLU>(m) && is<MaxPool2d>(next)) {
+      y = relu(next->forward(y));
+      ++i;
+    } else {
+      y = m->forward(y);
+    }
+  }
   return y;
 }
 

@@ -1,4 +1,11 @@
 // Sequential: applies its children in order; children are named "0", "1", ...
+// Two adjacent pairs of trine's own layers run fused, with the same values and gradients as one
+// after the other (tests/test_module_layers.cpp checks both):
+// - BatchNorm1d/2d then ReLU: one batch_norm_relu op, so the ReLU needs no pass of its own;
+// - ReLU then MaxPool2d: the pooling first, then the ReLU on the pooled values. Both take maxima,
+//   so they commute exactly, and the ReLU touches a quarter of the values after a 2x2 pool.
+// The children stay as they are (names, parameters, describe()); calling them one by one gives
+// the unfused computation.
 #pragma once
 
 #include <initializer_list>

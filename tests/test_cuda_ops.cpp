@@ -399,8 +399,8 @@ TEST_F(CudaOps, LinearAlgebra) {
 // ---------------------------------------------------------------------------- nn ops
 
 // conv2d: im2col + cuBLAS vs im2col + OpenBLAS: atol 1e-5, rtol 1e-4. Pooling: exact forward,
-// gradients in the CPU's order. batch_norm: means and variances in double vs float: atol 1e-5,
-// rtol 1e-4.
+// gradients in the CPU's order. batch_norm (and batch_norm_relu, its ReLU fused): means and
+// variances in double vs float: atol 1e-5, rtol 1e-4.
 TEST_F(CudaOps, NeuralNetworkOps) {
   check_op(
       "conv2d", {{rnd({2, 3, 9, 8})}, {rnd({4, 3, 3, 2})}, {rnd({4})}},
@@ -437,6 +437,10 @@ TEST_F(CudaOps, NeuralNetworkOps) {
   check_op(
       "batch_norm 2-D", {{rnd({9, 5})}, {rnd({5})}, {rnd({5})}},
       [](auto& v) { return batch_norm(v[0], v[1], v[2], Tensor(), Tensor(), true); }, 1e-5, 1e-4);
+  check_op(
+      "batch_norm_relu", {{rnd({4, 3, 5, 5})}, {rnd({3})}, {rnd({3})}},
+      [](auto& v) { return batch_norm_relu(v[0], v[1], v[2], Tensor(), Tensor(), true); }, 1e-5,
+      1e-4);
 }
 
 TEST_F(CudaOps, BatchNormTrainingUpdatesRunningStatistics) {

@@ -18,6 +18,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <dlfcn.h>
@@ -996,9 +997,10 @@ TEST_F(CudaParity, Conv2dWorkspaceFromTheEnvironmentIsChecked) {
   }
 }
 
-// batch_norm_forward/backward (composites, fused on both): statistics in double on both, added
-// in another order; outputs through float products (FMA on the GPU): atol 1e-5, rtol 1e-5 for
-// the statistics and y, atol 1e-5, rtol 1e-4 for the gradients.
+// batch_norm_forward/backward (composites, fused on both), with and without the fused ReLU:
+// statistics in double on both, added in another order; outputs through float products (FMA on
+// the GPU): atol 1e-5, rtol 1e-5 for the statistics and y, atol 1e-5, rtol 1e-4 for the
+// gradients. The backward masks by the CPU's output on both.
 TEST_F(CudaParity, BatchNormComposite) {
   struct Case {
     int64_t N, C, HW;
@@ -1013,17 +1015,19 @@ TEST_F(CudaParity, BatchNormComposite) {
     auto x = pair(xv);
     auto weight = pair(uniform(k.C, ++seed, 0.5f, 1.5f));
     auto bias = pair(uniform(k.C, ++seed));
-    for (bool affine : {true, false}) {
-      SCOPED_TRACE(affine ? "affine" : "no weight/bias");
+    // (affine, fused ReLU)
+    for (auto [affine, relu] :
+         {std::pair(true, false), std::pair(false, false), std::pair(true, true)}) {
+      SCOPED_TRACE(std::string(affine ? "affine" : "no weight/bias") + (relu ? ", ReLU" : ""));
       auto y = pair(filled<float>(total, kGarbage));
       auto mean = pair(filled<float>(k.C, kGarbage));
       auto var = pair(filled<float>(k.C, kGarbage));
       auto invstd = pair(filled<float>(k.C, kGarbage));
       cpu->batch_norm_forward(x.c.get(), k.N, k.C, k.HW, affine ? weight.c.get() : nullptr,
-                              affine ? bias.c.get() : nullptr, 1e-5f, y.c.get(), mean.c.get(),
+                              affine ? bias.c.get() : nullptr, 1e-5f, relu, y.c.get(), mean.c.get(),
                               var.c.get(), invstd.c.get());
       gpu->batch_norm_forward(x.g.get(), k.N, k.C, k.HW, affine ? weight.g.get() : nullptr,
-                              affine ? bias.g.get() : nullptr, 1e-5f, y.g.get(), mean.g.get(),
+                              affine ? bias.g.get() : nullptr, 1e-5f, relu, y.g.get(), mean.g.get(),
                               var.g.get(), invstd.g.get());
       EXPECT_TRUE(close(mean.g.download(), mean.c.download(), 1e-5, 1e-5)) << "mean";
       EXPECT_TRUE(close(var.g.download(), var.c.download(), 1e-5, 1e-5)) << "var";
@@ -1032,14 +1036,17 @@ TEST_F(CudaParity, BatchNormComposite) {
       // Backward from the CPU's statistics on both.
       auto m = pair(mean.c.download());
       auto is = pair(invstd.c.download());
+      auto mask = pair(y.c.download());
+      const float* mask_c = relu ? mask.c.get() : nullptr;
+      const float* mask_g = relu ? mask.g.get() : nullptr;
       auto gy = pair(uniform(total, ++seed));
       auto gx = pair(filled<float>(total, kGarbage));
       auto gw = pair(filled<float>(k.C, kGarbage));
       auto gb = pair(filled<float>(k.C, kGarbage));
-      cpu->batch_norm_backward(x.c.get(), gy.c.get(), k.N, k.C, k.HW, m.c.get(), is.c.get(),
+      cpu->batch_norm_backward(x.c.get(), mask_c, gy.c.get(), k.N, k.C, k.HW, m.c.get(), is.c.get(),
                                affine ? weight.c.get() : nullptr, gx.c.get(), gw.c.get(),
                                gb.c.get());
-      gpu->batch_norm_backward(x.g.get(), gy.g.get(), k.N, k.C, k.HW, m.g.get(), is.g.get(),
+      gpu->batch_norm_backward(x.g.get(), mask_g, gy.g.get(), k.N, k.C, k.HW, m.g.get(), is.g.get(),
                                affine ? weight.g.get() : nullptr, gx.g.get(), gw.g.get(),
                                gb.g.get());
       EXPECT_TRUE(close(gx.g.download(), gx.c.download(), 1e-5, 1e-4)) << "gx";
@@ -1049,8 +1056,9 @@ TEST_F(CudaParity, BatchNormComposite) {
   }
 }
 
-// batch_norm_inference with given statistics: invstd in double on both, rounded once, then
-// y = x scale + shift in float (an FMA on the GPU): atol 1e-5, rtol 1e-5.
+// batch_norm_inference with given statistics, with and without the fused ReLU: invstd in double
+// on both, rounded once, then y = x scale + shift in float (an FMA on the GPU): atol 1e-5, rtol
+// 1e-5.
 TEST_F(CudaParity, BatchNormInference) {
   struct Case {
     int64_t N, C, HW;
@@ -1066,15 +1074,17 @@ TEST_F(CudaParity, BatchNormInference) {
     auto var = pair(uniform(k.C, ++seed, 0.f, 4.f));
     auto weight = pair(uniform(k.C, ++seed, 0.5f, 1.5f));
     auto bias = pair(uniform(k.C, ++seed));
-    for (bool affine : {true, false}) {
-      SCOPED_TRACE(affine ? "affine" : "no weight/bias");
+    // (affine, fused ReLU)
+    for (auto [affine, relu] :
+         {std::pair(true, false), std::pair(false, false), std::pair(true, true)}) {
+      SCOPED_TRACE(std::string(affine ? "affine" : "no weight/bias") + (relu ? ", ReLU" : ""));
       auto y = pair(filled<float>(total, kGarbage));
       cpu->batch_norm_inference(x.c.get(), k.N, k.C, k.HW, mean.c.get(), var.c.get(),
                                 affine ? weight.c.get() : nullptr, affine ? bias.c.get() : nullptr,
-                                1e-5f, y.c.get());
+                                1e-5f, relu, y.c.get());
       gpu->batch_norm_inference(x.g.get(), k.N, k.C, k.HW, mean.g.get(), var.g.get(),
                                 affine ? weight.g.get() : nullptr, affine ? bias.g.get() : nullptr,
-                                1e-5f, y.g.get());
+                                1e-5f, relu, y.g.get());
       EXPECT_TRUE(close(y.g.download(), y.c.download(), 1e-5, 1e-5));
     }
   }

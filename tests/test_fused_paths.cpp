@@ -68,34 +68,38 @@ TEST(FusedPaths, BatchNormMatchesGenericDefault) {
   for (const Bn& c : {Bn{2, 1, 1}, Bn{3, 5, 7}, Bn{16, 3, 1}, Bn{4, 7, 33}}) {
     Tensor x = Tensor::randn({c.N, c.C, c.HW}, 0.5f, 2.f), gy = Tensor::randn({c.N, c.C, c.HW});
     Tensor w = Tensor::randn({c.C}), b = Tensor::randn({c.C});
-    for (bool affine : {true, false}) {
-      const float* wp = affine ? w.data() : nullptr;
-      const float* bp = affine ? b.data() : nullptr;
-      Tensor y[2], mean[2], var[2], inv[2], gx[2], gw[2], gb[2];
-      for (int k = 0; k < 2; ++k) {
-        y[k] = Tensor::full(x.shape(), NAN);
-        mean[k] = Tensor::full({c.C}, NAN), var[k] = Tensor::full({c.C}, NAN);
-        inv[k] = Tensor::full({c.C}, NAN);
-        gx[k] = Tensor::full(x.shape(), NAN), gw[k] = Tensor::full({c.C}, NAN);
-        gb[k] = Tensor::full({c.C}, NAN);
+    for (bool affine : {true, false})
+      for (bool relu : {false, true}) {
+        const float* wp = affine ? w.data() : nullptr;
+        const float* bp = affine ? b.data() : nullptr;
+        Tensor y[2], mean[2], var[2], inv[2], gx[2], gw[2], gb[2];
+        for (int k = 0; k < 2; ++k) {
+          y[k] = Tensor::full(x.shape(), NAN);
+          mean[k] = Tensor::full({c.C}, NAN), var[k] = Tensor::full({c.C}, NAN);
+          inv[k] = Tensor::full({c.C}, NAN);
+          gx[k] = Tensor::full(x.shape(), NAN), gw[k] = Tensor::full({c.C}, NAN);
+          gb[k] = Tensor::full({c.C}, NAN);
+        }
+        be.Backend::batch_norm_forward(x.data(), c.N, c.C, c.HW, wp, bp, 1e-5f, relu, y[0].data(),
+                                       mean[0].data(), var[0].data(), inv[0].data());
+        be.batch_norm_forward(x.data(), c.N, c.C, c.HW, wp, bp, 1e-5f, relu, y[1].data(),
+                              mean[1].data(), var[1].data(), inv[1].data());
+        // Both backwards mask by the same output, so only the backward is compared.
+        const float* relu_out = relu ? y[1].data() : nullptr;
+        be.Backend::batch_norm_backward(x.data(), relu_out, gy.data(), c.N, c.C, c.HW,
+                                        mean[0].data(), inv[0].data(), wp, gx[0].data(),
+                                        gw[0].data(), gb[0].data());
+        be.batch_norm_backward(x.data(), relu_out, gy.data(), c.N, c.C, c.HW, mean[1].data(),
+                               inv[1].data(), wp, gx[1].data(), gw[1].data(), gb[1].data());
+        Case tag{c.N, c.C, c.HW, 1, 0, 0, 0, 0};
+        expect_close(y[1], y[0], "batch norm output", tag);
+        expect_close(mean[1], mean[0], "batch norm mean", tag);
+        expect_close(var[1], var[0], "batch norm variance", tag);
+        expect_close(inv[1], inv[0], "batch norm invstd", tag);
+        expect_close(gx[1], gx[0], "batch norm input gradient", tag);
+        expect_close(gw[1], gw[0], "batch norm weight gradient", tag);
+        expect_close(gb[1], gb[0], "batch norm bias gradient", tag);
       }
-      be.Backend::batch_norm_forward(x.data(), c.N, c.C, c.HW, wp, bp, 1e-5f, y[0].data(),
-                                     mean[0].data(), var[0].data(), inv[0].data());
-      be.batch_norm_forward(x.data(), c.N, c.C, c.HW, wp, bp, 1e-5f, y[1].data(), mean[1].data(),
-                            var[1].data(), inv[1].data());
-      be.Backend::batch_norm_backward(x.data(), gy.data(), c.N, c.C, c.HW, mean[0].data(),
-                                      inv[0].data(), wp, gx[0].data(), gw[0].data(), gb[0].data());
-      be.batch_norm_backward(x.data(), gy.data(), c.N, c.C, c.HW, mean[1].data(), inv[1].data(), wp,
-                             gx[1].data(), gw[1].data(), gb[1].data());
-      Case tag{c.N, c.C, c.HW, 1, 0, 0, 0, 0};
-      expect_close(y[1], y[0], "batch norm output", tag);
-      expect_close(mean[1], mean[0], "batch norm mean", tag);
-      expect_close(var[1], var[0], "batch norm variance", tag);
-      expect_close(inv[1], inv[0], "batch norm invstd", tag);
-      expect_close(gx[1], gx[0], "batch norm input gradient", tag);
-      expect_close(gw[1], gw[0], "batch norm weight gradient", tag);
-      expect_close(gb[1], gb[0], "batch norm bias gradient", tag);
-    }
   }
 }
 

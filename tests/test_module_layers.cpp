@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -260,7 +262,9 @@ TEST(BatchNorm, EvalUsesRunningStatistics) {
 }
 
 // Backend::batch_norm_forward/backward directly: the CPU override and the generic default (a
-// qualified call skips the override), against the formulas in double. Outputs start as NaN.
+// qualified call skips the override), against the formulas in double, with and without a fused
+// ReLU (the backward's mask is the forward's own output > 0, as ReLU's backward reads it).
+// Outputs start as NaN.
 TEST(BatchNorm, BackendCompositesGenericAndCpu) {
   const int64_t N = 3, C = 4, HW = 5, n = N * C * HW;
   const std::vector<float> x = test::random_values(n, 100, -2.f, 3.f);
@@ -269,65 +273,76 @@ TEST(BatchNorm, BackendCompositesGenericAndCpu) {
   const std::vector<float> b = test::random_values(C, 103);
   const float eps = 1e-5f;
   ChannelStats st = channel_stats(x, N, C, HW);
-  std::vector<double> invstd(C), y(n), y_plain(n), gx(n), gx_plain(n), gw(C, 0.0), gb(C, 0.0);
-  for (int64_t c = 0; c < C; ++c) {
-    invstd[c] = 1 / std::sqrt(st.var_biased[c] + eps);
-    double mg = 0, mgx = 0;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < HW; ++j) {
-        const int64_t at = (i * C + c) * HW + j;
-        const double xhat = (x[at] - st.mean[c]) * invstd[c];
-        y[at] = xhat * w[c] + b[c];
-        y_plain[at] = xhat;
-        mg += gy[at], mgx += gy[at] * xhat;
-      }
-    gb[c] = mg, gw[c] = mgx;
-    mg /= N * HW, mgx /= N * HW;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < HW; ++j) {
-        const int64_t at = (i * C + c) * HW + j;
-        const double xhat = (x[at] - st.mean[c]) * invstd[c];
-        gx_plain[at] = invstd[c] * (gy[at] - mg - xhat * mgx);
-        gx[at] = w[c] * gx_plain[at];
-      }
-  }
+  std::vector<double> invstd(C);
+  for (int64_t c = 0; c < C; ++c) invstd[c] = 1 / std::sqrt(st.var_biased[c] + eps);
+  auto xhat = [&](int64_t at) {
+    const int64_t c = (at / HW) % C;
+    return (x[at] - st.mean[c]) * invstd[c];
+  };
+  // The reference output, and gx, gw, gb for an incoming gradient g (already masked).
+  struct Grads {
+    std::vector<double> gx, gw, gb;
+  };
+  auto reference_grads = [&](const std::vector<double>& g, bool affine) {
+    Grads r{std::vector<double>(n), std::vector<double>(C, 0.0), std::vector<double>(C, 0.0)};
+    for (int64_t at = 0; at < n; ++at) {
+      const int64_t c = (at / HW) % C;
+      r.gb[c] += g[at], r.gw[c] += g[at] * xhat(at);
+    }
+    for (int64_t at = 0; at < n; ++at) {
+      const int64_t c = (at / HW) % C;
+      const double mg = r.gb[c] / (N * HW), mgx = r.gw[c] / (N * HW);
+      r.gx[at] = (affine ? w[c] : 1.0) * invstd[c] * (g[at] - mg - xhat(at) * mgx);
+    }
+    return r;
+  };
   Backend& cpu = backend_for(Device::cpu());
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (bool generic : {false, true}) {
-    SCOPED_TRACE(generic ? "generic default" : "CPU override");
-    auto forward = [&](const float* wp, const float* bp, float* out, float* mean, float* var,
-                       float* inv) {
-      if (generic)
-        cpu.Backend::batch_norm_forward(x.data(), N, C, HW, wp, bp, eps, out, mean, var, inv);
-      else
-        cpu.batch_norm_forward(x.data(), N, C, HW, wp, bp, eps, out, mean, var, inv);
-    };
-    auto backward = [&](const float* mean, const float* inv, const float* wp, float* gxp,
-                        float* gwp, float* gbp) {
-      if (generic)
-        cpu.Backend::batch_norm_backward(x.data(), gy.data(), N, C, HW, mean, inv, wp, gxp, gwp,
-                                         gbp);
-      else
-        cpu.batch_norm_backward(x.data(), gy.data(), N, C, HW, mean, inv, wp, gxp, gwp, gbp);
-    };
-    std::vector<float> out(n, nan), mean(C, nan), var(C, nan), inv(C, nan);
-    forward(w.data(), b.data(), out.data(), mean.data(), var.data(), inv.data());
-    EXPECT_TRUE(test::all_close_ref(out, y, 1e-5, 1e-5));
-    EXPECT_TRUE(test::all_close_ref(mean, st.mean, 1e-6, 1e-5));
-    EXPECT_TRUE(test::all_close_ref(var, st.var_biased, 1e-6, 1e-5));
-    EXPECT_TRUE(test::all_close_ref(inv, invstd, 1e-6, 1e-5));
-    std::vector<float> gxo(n, nan), gwo(C, nan), gbo(C, nan);
-    backward(mean.data(), inv.data(), w.data(), gxo.data(), gwo.data(), gbo.data());
-    EXPECT_TRUE(test::all_close_ref(gxo, gx, 1e-5, 1e-4));
-    EXPECT_TRUE(test::all_close_ref(gwo, gw, 1e-5, 1e-4));
-    EXPECT_TRUE(test::all_close_ref(gbo, gb, 1e-5, 1e-4));
-    // No affine parameters (weight 1, bias 0) and skipped outputs.
-    std::vector<float> plain(n, nan), gx_only(n, nan);
-    forward(nullptr, nullptr, plain.data(), mean.data(), var.data(), inv.data());
-    EXPECT_TRUE(test::all_close_ref(plain, y_plain, 1e-5, 1e-5));
-    backward(mean.data(), inv.data(), nullptr, gx_only.data(), nullptr, nullptr);
-    EXPECT_TRUE(test::all_close_ref(gx_only, gx_plain, 1e-5, 1e-4));
-  }
+  for (bool generic : {false, true})
+    for (bool relu : {false, true})
+      for (bool affine : {true, false}) {
+        SCOPED_TRACE(std::string(generic ? "generic default" : "CPU override") +
+                     (relu ? ", fused ReLU" : "") + (affine ? ", affine" : ", no weight/bias"));
+        const float* wp = affine ? w.data() : nullptr;
+        const float* bp = affine ? b.data() : nullptr;
+        std::vector<float> out(n, nan), mean(C, nan), var(C, nan), inv(C, nan);
+        if (generic)
+          cpu.Backend::batch_norm_forward(x.data(), N, C, HW, wp, bp, eps, relu, out.data(),
+                                          mean.data(), var.data(), inv.data());
+        else
+          cpu.batch_norm_forward(x.data(), N, C, HW, wp, bp, eps, relu, out.data(), mean.data(),
+                                 var.data(), inv.data());
+        std::vector<double> y(n), g(gy.begin(), gy.end());
+        int64_t masked = 0;
+        for (int64_t at = 0; at < n; ++at) {
+          const int64_t c = (at / HW) % C;
+          y[at] = affine ? xhat(at) * w[c] + b[c] : xhat(at);
+          if (relu) y[at] = std::max(0.0, y[at]);
+          if (relu && !(out[at] > 0.f)) g[at] = 0, ++masked;
+        }
+        EXPECT_TRUE(!relu || masked > n / 5) << masked << " masked";  // the mask matters
+        EXPECT_TRUE(test::all_close_ref(out, y, 1e-5, 1e-5));
+        EXPECT_TRUE(test::all_close_ref(mean, st.mean, 1e-6, 1e-5));
+        EXPECT_TRUE(test::all_close_ref(var, st.var_biased, 1e-6, 1e-5));
+        EXPECT_TRUE(test::all_close_ref(inv, invstd, 1e-6, 1e-5));
+        const Grads want = reference_grads(g, affine);
+        const float* relu_out = relu ? out.data() : nullptr;
+        for (bool all_outputs : {true, false}) {  // then gx alone, the others skipped
+          std::vector<float> gxo(n, nan), gwo(C, nan), gbo(C, nan);
+          float* gwp = all_outputs ? gwo.data() : nullptr;
+          float* gbp = all_outputs ? gbo.data() : nullptr;
+          if (generic)
+            cpu.Backend::batch_norm_backward(x.data(), relu_out, gy.data(), N, C, HW, mean.data(),
+                                             inv.data(), wp, gxo.data(), gwp, gbp);
+          else
+            cpu.batch_norm_backward(x.data(), relu_out, gy.data(), N, C, HW, mean.data(),
+                                    inv.data(), wp, gxo.data(), gwp, gbp);
+          EXPECT_TRUE(test::all_close_ref(gxo, want.gx, 1e-5, 1e-4));
+          if (!all_outputs) continue;
+          EXPECT_TRUE(test::all_close_ref(gwo, want.gw, 1e-5, 1e-4));
+          EXPECT_TRUE(test::all_close_ref(gbo, want.gb, 1e-5, 1e-4));
+        }
+      }
 }
 
 // Backend::batch_norm_inference directly: the CPU override (one pass) and the generic default
@@ -348,28 +363,30 @@ TEST(BatchNorm, BackendInferenceGenericAndCpu) {
     const std::vector<float> w = test::random_values(k.C, 113, 0.5f, 2.f);
     const std::vector<float> b = test::random_values(k.C, 114);
     const float eps = 1e-3f;
-    for (bool affine : {true, false}) {
-      std::vector<double> want(n);
-      for (int64_t at = 0; at < n; ++at) {
-        const int64_t c = (at / k.HW) % k.C;
-        const double xhat = (x[at] - double{mean[c]}) / std::sqrt(double{var[c]} + eps);
-        want[at] = affine ? xhat * w[c] + b[c] : xhat;
+    for (bool affine : {true, false})
+      for (bool relu : {false, true}) {
+        std::vector<double> want(n);
+        for (int64_t at = 0; at < n; ++at) {
+          const int64_t c = (at / k.HW) % k.C;
+          const double xhat = (x[at] - double{mean[c]}) / std::sqrt(double{var[c]} + eps);
+          want[at] = affine ? xhat * w[c] + b[c] : xhat;
+          if (relu) want[at] = std::max(0.0, want[at]);
+        }
+        for (bool generic : {false, true}) {
+          SCOPED_TRACE(std::string(generic ? "generic default" : "CPU override") +
+                       (affine ? ", affine" : ", no weight/bias") + (relu ? ", fused ReLU" : ""));
+          std::vector<float> y(n, std::numeric_limits<float>::quiet_NaN());
+          const float* wp = affine ? w.data() : nullptr;
+          const float* bp = affine ? b.data() : nullptr;
+          if (generic)
+            cpu.Backend::batch_norm_inference(x.data(), k.N, k.C, k.HW, mean.data(), var.data(), wp,
+                                              bp, eps, relu, y.data());
+          else
+            cpu.batch_norm_inference(x.data(), k.N, k.C, k.HW, mean.data(), var.data(), wp, bp, eps,
+                                     relu, y.data());
+          EXPECT_TRUE(test::all_close_ref(y, want, 1e-5, 1e-5));
+        }
       }
-      for (bool generic : {false, true}) {
-        SCOPED_TRACE(std::string(generic ? "generic default" : "CPU override") +
-                     (affine ? ", affine" : ", no weight/bias"));
-        std::vector<float> y(n, std::numeric_limits<float>::quiet_NaN());
-        const float* wp = affine ? w.data() : nullptr;
-        const float* bp = affine ? b.data() : nullptr;
-        if (generic)
-          cpu.Backend::batch_norm_inference(x.data(), k.N, k.C, k.HW, mean.data(), var.data(), wp,
-                                            bp, eps, y.data());
-        else
-          cpu.batch_norm_inference(x.data(), k.N, k.C, k.HW, mean.data(), var.data(), wp, bp, eps,
-                                   y.data());
-        EXPECT_TRUE(test::all_close_ref(y, want, 1e-5, 1e-5));
-      }
-    }
   }
 }
 
@@ -560,6 +577,94 @@ TEST(LayerGradcheck, L2NormalizeAndSequential) {
   Sequential net{std::make_shared<Linear>(4, 6), std::make_shared<Tanh>(),
                  std::make_shared<Linear>(6, 3), std::make_shared<L2Normalize>()};
   EXPECT_TRUE(module_gradcheck(net, random_tensor({5, 4}, 92, -1.f, 1.f, true)));
+}
+
+// Sequential fuses BatchNorm -> ReLU (batch_norm_relu) and ReLU -> MaxPool2d (pool, then ReLU).
+// The fused forward must match the children called one by one: outputs, the input's and every
+// parameter's gradient, and the running statistics, in training and in eval; and the graph
+// shows the fused ops. Two nets from the same seed hold the same weights.
+TEST(Sequential, FusedPairsMatchLayerByLayer) {
+  auto make = [] {
+    manual_seed(120);
+    auto net = std::make_shared<Sequential>();
+    net->add(std::make_shared<Conv2d>(2, 4, 3, 1, 1))
+        .add(std::make_shared<BatchNorm2d>(4))
+        .add(std::make_shared<ReLU>())  // fused with the batch norm
+        .add(std::make_shared<Conv2d>(4, 4, 3, 1, 1))
+        .add(std::make_shared<ReLU>())
+        .add(std::make_shared<MaxPool2d>(2))  // pooled before the ReLU
+        .add(std::make_shared<Flatten>())
+        .add(std::make_shared<Linear>(36, 5))
+        .add(std::make_shared<BatchNorm1d>(5))
+        .add(std::make_shared<ReLU>())
+        .add(std::make_shared<Linear>(5, 3));
+    return net;
+  };
+  auto fused_net = make(), plain_net = make();
+  auto layer_by_layer = [&](const Tensor& x) {
+    Tensor y = x;
+    for (size_t i = 0; i < plain_net->size(); ++i) y = (*plain_net)[i].forward(y);
+    return y;
+  };
+  const Tensor x = random_tensor({6, 2, 6, 6}, 121, -2.f, 2.f);
+  const Tensor weights = random_tensor({6, 3}, 122);
+  for (bool training : {true, false}) {
+    SCOPED_TRACE(training ? "training" : "eval");
+    fused_net->train(training), plain_net->train(training);
+    fused_net->zero_grad(), plain_net->zero_grad();
+    Tensor xa = x.detach().set_requires_grad(true), xb = x.detach().set_requires_grad(true);
+    Tensor ya = (*fused_net)(xa), yb = layer_by_layer(xb);
+    EXPECT_TRUE(test::all_close(ya.to_vector(), yb.to_vector(), 1e-6, 1e-6));
+    // Training's graph: two batch_norm_relu nodes, one relu fed by max_pool2d, no batch_norm.
+    // (Eval with a graph takes batch_norm's composite path, then a relu.)
+    std::map<std::string, int> ops;
+    std::vector<std::shared_ptr<Node>> todo{ya.grad_fn()};
+    std::string relu_input;
+    while (!todo.empty()) {
+      std::shared_ptr<Node> n = todo.back();
+      todo.pop_back();
+      ++ops[n->op()];
+      for (const Node::Edge& e : n->edges())
+        if (e.fn) {
+          if (n->op() == "relu") relu_input = e.fn->op();
+          todo.push_back(e.fn);
+        }
+    }
+    if (training) {
+      EXPECT_EQ(ops["batch_norm_relu"], 2);
+      EXPECT_EQ(ops["relu"], 1);
+      EXPECT_EQ(ops["batch_norm"], 0);
+      EXPECT_EQ(relu_input, "max_pool2d");
+    }
+    (ya * weights).sum().backward();
+    (yb * weights).sum().backward();
+    EXPECT_TRUE(test::all_close(xa.grad().to_vector(), xb.grad().to_vector(), 1e-6, 1e-6));
+    const auto pa = fused_net->named_parameters(), pb = plain_net->named_parameters();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t i = 0; i < pa.size(); ++i) {
+      SCOPED_TRACE(pa[i].first);
+      EXPECT_TRUE(test::all_close(pa[i].second.grad().to_vector(), pb[i].second.grad().to_vector(),
+                                  1e-6, 1e-6));
+    }
+    const auto ba = fused_net->named_buffers(), bb = plain_net->named_buffers();
+    for (size_t i = 0; i < ba.size(); ++i) {
+      SCOPED_TRACE(ba[i].first);
+      EXPECT_EQ(ba[i].second.to_vector(), bb[i].second.to_vector());
+    }
+    // Without a graph (embedding): the fused inference pass, or training's without backward.
+    NoGradGuard ng;
+    EXPECT_TRUE(
+        test::all_close((*fused_net)(x).to_vector(), layer_by_layer(x).to_vector(), 1e-6, 1e-6));
+  }
+  // A subclass may override forward(): it is called as it is, never fused.
+  struct LoudReLU : ReLU {
+    Tensor forward(const Tensor& x) override { return relu(x) * 2.f; }
+  };
+  manual_seed(123);
+  Sequential custom{std::make_shared<BatchNorm1d>(3), std::make_shared<LoudReLU>()};
+  const Tensor v = random_tensor({4, 3}, 124, -2.f, 2.f);
+  EXPECT_TRUE(test::all_close(custom(v).to_vector(), (relu(custom[0].forward(v)) * 2.f).to_vector(),
+                              1e-6, 1e-6));
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 // switches), so no finite difference straddles one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -486,6 +488,41 @@ TEST(GradcheckNN, BatchNormInference) {
           return batch_norm(in[0], in[1], in[2], rm, rv, false);
         },
         {x, w, b}));
+  }
+}
+
+// The fused ReLU: the pre-activations (batch_norm's output) are checked to keep 20 eps from the
+// kink, so no central difference straddles it, and some are negative, so the mask matters.
+TEST(GradcheckNN, BatchNormReluTrainingAndInference) {
+  auto min_distance_and_negatives = [](const Tensor& v) {
+    float least = INFINITY;
+    int negatives = 0;
+    for (float e : v.to_vector()) least = std::min(least, std::fabs(e)), negatives += e < 0.f;
+    return std::pair(least, negatives);
+  };
+  for (const Shape& s : std::vector<Shape>{{6, 3}, {2, 3, 3, 3}}) {
+    SCOPED_TRACE(shape_str(s));
+    Tensor x = leaf(s, 220, -2.f, 2.f), w = leaf({3}, 191, 0.5f, 1.5f), b = leaf({3}, 192);
+    Tensor rm = random_tensor({3}, 193), rv = random_tensor({3}, 194, 0.5f, 2.f);
+    for (bool training : {true, false}) {
+      SCOPED_TRACE(training ? "training" : "inference");
+      Tensor pre;
+      {
+        NoGradGuard ng;
+        pre = training ? batch_norm(x, w, b, Tensor(), Tensor(), true)
+                       : batch_norm(x, w, b, rm, rv, false);
+      }
+      auto [least, negatives] = min_distance_and_negatives(pre);
+      ASSERT_GT(least, 0.02f);
+      ASSERT_GT(negatives, 0);
+      EXPECT_TRUE(gradcheck_ok(
+          [rm, rv, training](const std::vector<Tensor>& in) {
+            // Running statistics only in inference: training would update them on every call.
+            return training ? batch_norm_relu(in[0], in[1], in[2], Tensor(), Tensor(), true)
+                            : batch_norm_relu(in[0], in[1], in[2], rm, rv, false);
+          },
+          {x, w, b}));
+    }
   }
 }
 

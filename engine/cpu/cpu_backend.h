@@ -69,14 +69,14 @@ class CpuBackend final : public Backend {
                        int64_t N, int64_t M, float* gx, float* gw, float* gb) override;
   // One pass for the statistics and one for the output per channel (backward likewise).
   void batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW, const float* weight,
-                          const float* bias, float eps, float* y, float* mean, float* var,
-                          float* invstd) override;
-  void batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C, int64_t HW,
-                           const float* mean, const float* invstd, const float* weight, float* gx,
-                           float* gweight, float* gbias) override;
+                          const float* bias, float eps, bool relu, float* y, float* mean,
+                          float* var, float* invstd) override;
+  void batch_norm_backward(const float* x, const float* relu_out, const float* gy, int64_t N,
+                           int64_t C, int64_t HW, const float* mean, const float* invstd,
+                           const float* weight, float* gx, float* gweight, float* gbias) override;
   void batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW, const float* mean,
                             const float* var, const float* weight, const float* bias, float eps,
-                            float* y) override;
+                            bool relu, float* y) override;
   void batch_norm_update_running(const float* mean, const float* var, int64_t C, float momentum,
                                  float var_scale, float* running_mean, float* running_var) override;
   void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes, float* out,

@@ -31,11 +31,12 @@ __device__ void block_sum2(double& a, double& b, double* sh) {
 // Block (c, s) of a [C, splits] grid sums its segment of channel c's N*HW values:
 // part[(c*splits + s)*2 + 0] = sum of f0, + 1 = sum of f1, with (f0, f1) from `terms`.
 //   stats pass:    f0 = x, f1 = x^2
-//   gradient pass: f0 = gy, f1 = gy (x - mean[c])
+//   gradient pass: f0 = gy, f1 = gy (x - mean[c]), gy taken as 0 where a fused ReLU's output
+//                  relu_out (when not null) is not positive
 template <bool grad>
 __global__ void __launch_bounds__(cuda::kThreads)
-    bn_partial_kernel(const float* x, const float* gy, const float* mean, int64_t N, int64_t C,
-                      int64_t HW, int64_t splits, int64_t seg, double* part) {
+    bn_partial_kernel(const float* x, const float* relu_out, const float* gy, const float* mean,
+                      int64_t N, int64_t C, int64_t HW, int64_t splits, int64_t seg, double* part) {
   __shared__ double sh[2 * kWarps];
   const int64_t c = blockIdx.x / splits, s = blockIdx.x % splits;
   const int64_t count = N * HW, t0 = s * seg, t1 = min(count, t0 + seg);
@@ -45,7 +46,7 @@ __global__ void __launch_bounds__(cuda::kThreads)
     const int64_t at = ((t / HW) * C + c) * HW + t % HW;
     const float v = x[at];
     if constexpr (grad) {
-      const float g = gy[at];
+      const float g = !relu_out || relu_out[at] > 0.f ? gy[at] : 0.f;
       f0 += g;
       f1 += static_cast<double>(g) * (v - m);
     } else {
@@ -74,15 +75,17 @@ __global__ void bn_stats_kernel(const double* part, int64_t C, int64_t splits, d
   }
 }
 
-// y = x scale + shift with scale = weight invstd, shift = bias - mean scale.
+// y = x scale + shift with scale = weight invstd, shift = bias - mean scale, then with `relu`
+// y = v > 0 ? v : 0 (UnaryOp::Relu's rule).
 __global__ void bn_apply_kernel(const float* x, int64_t C, int64_t HW, int64_t total,
                                 const float* weight, const float* bias, const float* mean,
-                                const float* invstd, float* y) {
+                                const float* invstd, bool relu, float* y) {
   TRINE_CUDA_KERNEL_LOOP(t, total) {
     const int64_t c = (t / HW) % C;
     const float scale = (weight ? weight[c] : 1.f) * invstd[c];
     const float shift = (bias ? bias[c] : 0.f) - mean[c] * scale;
-    y[t] = x[t] * scale + shift;
+    const float v = x[t] * scale + shift;
+    y[t] = !relu || v > 0.f ? v : 0.f;
   }
 }
 
@@ -123,13 +126,15 @@ __global__ void bn_running_kernel(const float* mean, const float* var, int64_t C
   }
 }
 
-__global__ void bn_grad_apply_kernel(const float* x, const float* gy, int64_t C, int64_t HW,
-                                     int64_t total, const float* mean, const float* coef,
-                                     float* gx) {
+// gy masked by relu_out as in bn_partial_kernel.
+__global__ void bn_grad_apply_kernel(const float* x, const float* relu_out, const float* gy,
+                                     int64_t C, int64_t HW, int64_t total, const float* mean,
+                                     const float* coef, float* gx) {
   TRINE_CUDA_KERNEL_LOOP(t, total) {
     const int64_t c = (t / HW) % C;
     const float k = coef[c * 3], a = coef[c * 3 + 1], b = coef[c * 3 + 2];
-    gx[t] = k * (gy[t] - a - (x[t] - mean[c]) * b);
+    const float g = !relu_out || relu_out[t] > 0.f ? gy[t] : 0.f;
+    gx[t] = k * (g - a - (x[t] - mean[c]) * b);
   }
 }
 
@@ -142,15 +147,15 @@ int64_t bn_splits(int64_t C, int64_t count, int64_t sm_count) {
 }  // namespace
 
 void CudaBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64_t HW,
-                                     const float* weight, const float* bias, float eps, float* y,
-                                     float* mean, float* var, float* invstd) {
+                                     const float* weight, const float* bias, float eps, bool relu,
+                                     float* y, float* mean, float* var, float* invstd) {
   if (C <= 0) return;
   activate();
   const int64_t count = N * HW, splits = bn_splits(C, count, sm_count_);
   const int64_t seg = (count + splits - 1) / splits;
   Scratch part(*this, static_cast<size_t>(C * splits * 2) * sizeof(double));
   bn_partial_kernel<false><<<static_cast<unsigned>(C * splits), cuda::kThreads, 0, stream_>>>(
-      x, nullptr, nullptr, N, C, HW, splits, seg, part.as<double>());
+      x, nullptr, nullptr, nullptr, N, C, HW, splits, seg, part.as<double>());
   TRINE_CUDA_CHECK_LAUNCH("bn_partial_kernel<stats>");
   bn_stats_kernel<<<grid(C), cuda::kThreads, 0, stream_>>>(
       part.as<double>(), C, splits, static_cast<double>(count), eps, mean, var, invstd);
@@ -158,13 +163,13 @@ void CudaBackend::batch_norm_forward(const float* x, int64_t N, int64_t C, int64
   const int64_t total = count * C;
   if (total == 0) return;
   bn_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, C, HW, total, weight, bias, mean,
-                                                               invstd, y);
+                                                               invstd, relu, y);
   TRINE_CUDA_CHECK_LAUNCH("bn_apply_kernel");
 }
 
 void CudaBackend::batch_norm_inference(const float* x, int64_t N, int64_t C, int64_t HW,
                                        const float* mean, const float* var, const float* weight,
-                                       const float* bias, float eps, float* y) {
+                                       const float* bias, float eps, bool relu, float* y) {
   const int64_t total = N * C * HW;
   if (total <= 0) return;
   activate();
@@ -172,14 +177,14 @@ void CudaBackend::batch_norm_inference(const float* x, int64_t N, int64_t C, int
   bn_invstd_kernel<<<grid(C), cuda::kThreads, 0, stream_>>>(var, C, eps, invstd.as<float>());
   TRINE_CUDA_CHECK_LAUNCH("bn_invstd_kernel");
   bn_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, C, HW, total, weight, bias, mean,
-                                                               invstd.as<float>(), y);
+                                                               invstd.as<float>(), relu, y);
   TRINE_CUDA_CHECK_LAUNCH("bn_apply_kernel");
 }
 
-void CudaBackend::batch_norm_backward(const float* x, const float* gy, int64_t N, int64_t C,
-                                      int64_t HW, const float* mean, const float* invstd,
-                                      const float* weight, float* gx, float* gweight,
-                                      float* gbias) {
+void CudaBackend::batch_norm_backward(const float* x, const float* relu_out, const float* gy,
+                                      int64_t N, int64_t C, int64_t HW, const float* mean,
+                                      const float* invstd, const float* weight, float* gx,
+                                      float* gweight, float* gbias) {
   if (C <= 0) return;
   activate();
   const int64_t count = N * HW, splits = bn_splits(C, count, sm_count_);
@@ -187,7 +192,7 @@ void CudaBackend::batch_norm_backward(const float* x, const float* gy, int64_t N
   Scratch part(*this, static_cast<size_t>(C * splits * 2) * sizeof(double));
   Scratch coef(*this, static_cast<size_t>(C * 3) * sizeof(float));
   bn_partial_kernel<true><<<static_cast<unsigned>(C * splits), cuda::kThreads, 0, stream_>>>(
-      x, gy, mean, N, C, HW, splits, seg, part.as<double>());
+      x, relu_out, gy, mean, N, C, HW, splits, seg, part.as<double>());
   TRINE_CUDA_CHECK_LAUNCH("bn_partial_kernel<grad>");
   bn_grad_stats_kernel<<<grid(C), cuda::kThreads, 0, stream_>>>(
       part.as<double>(), C, splits, static_cast<double>(count), invstd, weight, gweight, gbias,
@@ -195,8 +200,8 @@ void CudaBackend::batch_norm_backward(const float* x, const float* gy, int64_t N
   TRINE_CUDA_CHECK_LAUNCH("bn_grad_stats_kernel");
   const int64_t total = count * C;
   if (!gx || total == 0) return;
-  bn_grad_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, gy, C, HW, total, mean,
-                                                                    coef.as<float>(), gx);
+  bn_grad_apply_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(x, relu_out, gy, C, HW, total,
+                                                                    mean, coef.as<float>(), gx);
   TRINE_CUDA_CHECK_LAUNCH("bn_grad_apply_kernel");
 }
 
