@@ -171,18 +171,17 @@ Tensor batch_norm_impl(const Tensor& x, const Tensor& weight, const Tensor& bias
   const bool gx_needed = x.requires_grad();
   const bool gw_needed = weight.defined() && weight.requires_grad();
   const bool gb_needed = bias.defined() && bias.requires_grad();
-  return record(out, relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias},
-                [=](const Tensor& g) -> Grads {
-                  Tensor gx = gx_needed ? Tensor::empty(xd.shape(), g.device()) : Tensor();
-                  Tensor gw = gw_needed ? Tensor::empty({C}, g.device()) : Tensor();
-                  Tensor gb = gb_needed ? Tensor::empty({C}, g.device()) : Tensor();
-                  g.backend().batch_norm_backward(
-                      xd.data(), yd.defined() ? yd.data() : nullptr, g.data(), N, C, HW, mu.data(),
-                      invstd.data(), wd.defined() ? wd.data() : nullptr,
-                      gx_needed ? gx.data() : nullptr, gw_needed ? gw.data() : nullptr,
-                      gb_needed ? gb.data() : nullptr);
-                  return {gx, gw, gb};
-                });
+  const char* name = relu ? "batch_norm_relu" : "batch_norm";
+  return record(out, name, {x, weight, bias}, [=](const Tensor& g) -> Grads {
+    Tensor gx = gx_needed ? Tensor::empty(xd.shape(), g.device()) : Tensor();
+    Tensor gw = gw_needed ? Tensor::empty({C}, g.device()) : Tensor();
+    Tensor gb = gb_needed ? Tensor::empty({C}, g.device()) : Tensor();
+    g.backend().batch_norm_backward(
+        xd.data(), yd.defined() ? yd.data() : nullptr, g.data(), N, C, HW, mu.data(), invstd.data(),
+        wd.defined() ? wd.data() : nullptr, gx_needed ? gx.data() : nullptr,
+        gw_needed ? gw.data() : nullptr, gb_needed ? gb.data() : nullptr);
+    return {gx, gw, gb};
+  });
 }
 
 }  // namespace
