@@ -147,7 +147,7 @@ void CachingAllocator::release_free_segments(Pool& pool) {
     std::unique_ptr<Block> segment(*it);
     it = pool.erase(it);
     stats_.bytes_cached -= static_cast<int64_t>(segment->size);
-    raw_free_(segment->ptr);
+    raw_free_(segment->ptr, segment->size);  // merged whole: the segment's size
     ++stats_.system_frees;
   }
 }

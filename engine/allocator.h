@@ -33,7 +33,8 @@ namespace trine {
 class CachingAllocator {
  public:
   using RawAlloc = std::function<void*(size_t bytes)>;  // returns null on failure
-  using RawFree = std::function<void(void* ptr)>;
+  // Frees a segment: its pointer, and the bytes raw_alloc was asked for.
+  using RawFree = std::function<void(void* ptr, size_t bytes)>;
 
   static constexpr size_t kSmallRequest = size_t{1} << 20;  // largest request of the small pool
   static constexpr size_t kSmallSegment = size_t{2} << 20;  // segment size of the small pool

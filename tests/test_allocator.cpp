@@ -150,9 +150,12 @@ CachingAllocator make_counting(CountingRaw& raw, bool trim_on_grow = false) {
         raw.live[p] = bytes;
         return p;
       },
-      [&raw](void* p) {
+      [&raw](void* p, size_t bytes) {
         if (++raw.frees == raw.throw_at_free) throw Error("raw free failed");
-        EXPECT_EQ(raw.live.erase(p), 1u) << "freed twice";
+        auto it = raw.live.find(p);
+        ASSERT_NE(it, raw.live.end()) << "freed twice";
+        EXPECT_EQ(bytes, it->second) << "freed with another size than allocated";
+        raw.live.erase(it);
         std::free(p);
       },
       trim_on_grow);

@@ -85,7 +85,7 @@ CudaBackend::CudaBackend(int index)
             cuda::check_cuda(err, "cudaMalloc", __FILE__, __LINE__);
             return p;
           },
-          [this](void* p) {
+          [this](void* p, size_t) {
             activate();
             // A cached block may still be read by queued work: drain the stream first.
             TRINE_CUDA_CHECK(cudaStreamSynchronize(stream_));
