@@ -30,9 +30,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+case $peer_name in
+  torch | dlib) ;;
+  *) die "unknown peer '$peer_name' (torch or dlib)" ;;
+esac
 peers=$TRINE_PEERS data=$TRINE_SHARED_DATA
 bin=build/trine
-prepare_peer_run
+prepare_peer_run "$peer_name"
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -53,7 +57,6 @@ case $peer_name in
     fi
     "$dlib_peer" --self-check || die "the dlib peer's loss failed its check"
     ;;
-  *) die "unknown peer '$peer_name' (torch or dlib)" ;;
 esac
 
 case $workload in

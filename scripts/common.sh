@@ -68,14 +68,17 @@ configure_build() {
     -DTRINE_CUDA="${TRINE_CUDA:-AUTO}" "$@"
 }
 
-# For the scripts that run trine beside its PyTorch peers (bench.sh, quality.sh): the peers'
-# programs and data beside the repository, Debian's PyTorch and what the peers import, and the
-# `trine` program built in build/.
+# For the scripts that run trine beside its peers (bench.sh, quality.sh): the peers' programs and
+# data beside the repository, and the `trine` program built in build/. `prepare_peer_run torch`
+# (the default) also installs Debian's PyTorch and what the peers import; `prepare_peer_run
+# dlib` leaves that to the caller (bench.sh installs libdlib-dev).
 TRINE_PEERS=$(dirname "$TRINE_ROOT")/shared/peers
 TRINE_SHARED_DATA=$(dirname "$TRINE_ROOT")/shared/data
 prepare_peer_run() {
-  ensure_packages "${TRINE_BUILD_PACKAGES[@]}" python3-torch python3-pil python3-sklearn \
-    python3-numpy
+  local packages=("${TRINE_BUILD_PACKAGES[@]}")
+  [ "${1:-torch}" = torch ] &&
+    packages+=(python3-torch python3-pil python3-sklearn python3-numpy)
+  ensure_packages "${packages[@]}"
   configure_build build >/dev/null
   cmake --build build --target trine_cli -j "$(ncpu)" >/dev/null
 }
