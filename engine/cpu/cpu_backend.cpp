@@ -3,7 +3,6 @@
 #include "engine/cpu/cpu_backend.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 
