@@ -177,6 +177,18 @@ inline void set_up_blas(long threads) {
     std::cerr << "[dlib] BLAS: OpenBLAS, kernel " << core() << ", " << threads << " threads\n";
 }
 
+// The flags both peers take: --steps (0: all epochs), --epochs, --threads, --seed. Sets
+// OpenBLAS to the thread count.
+struct RunFlags {
+  long steps, epochs, threads, seed;
+};
+inline RunFlags run_flags(int argc, char** argv, long default_epochs) {
+  const RunFlags f{flag(argc, argv, "--steps", 0), flag(argc, argv, "--epochs", default_epochs),
+                   flag(argc, argv, "--threads", 2), flag(argc, argv, "--seed", 0)};
+  set_up_blas(f.threads);
+  return f;
+}
+
 // The process's peak resident memory so far, in MB.
 inline double peak_rss_mb() {
   rusage ru{};

@@ -174,15 +174,12 @@ Retrieval retrieve(const dlib::matrix<float>& q, const std::vector<unsigned long
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--self-check") return dlib_peer::self_check() ? 0 : 1;
   try {
-    using dlib_peer::flag;
     const std::string data = dlib_peer::text_flag(argc, argv, "--data", "");
     if (data.empty()) {
       std::cerr << "usage: dlib_w1 --data DIR [--steps N] [--epochs N] [--threads N] [--seed N]\n";
       return 2;
     }
-    const long steps = flag(argc, argv, "--steps", 0), epochs = flag(argc, argv, "--epochs", 1);
-    const long threads = flag(argc, argv, "--threads", 2), seed = flag(argc, argv, "--seed", 0);
-    dlib_peer::set_up_blas(threads);
+    const auto [steps, epochs, threads, seed] = dlib_peer::run_flags(argc, argv, 1);
 
     const Split train = load_split(data, "train"), test = load_split(data, "t10k");
     Net net;

@@ -192,11 +192,8 @@ double best_threshold(const std::vector<double>& d, const std::vector<bool>& sam
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--self-check") return dlib_peer::self_check() ? 0 : 1;
   try {
-    using dlib_peer::flag;
     const std::string faces = dlib_peer::text_flag(argc, argv, "--faces", "../shared/data/faces");
-    const long steps = flag(argc, argv, "--steps", 0), epochs = flag(argc, argv, "--epochs", 20);
-    const long threads = flag(argc, argv, "--threads", 2), seed = flag(argc, argv, "--seed", 0);
-    dlib_peer::set_up_blas(threads);
+    const auto [steps, epochs, threads, seed] = dlib_peer::run_flags(argc, argv, 20);
 
     // ---- splits and decoding
     const std::string root = faces + "/lfw";
