@@ -1,5 +1,5 @@
 // What the dlib peers (dlib_w1.cpp, dlib_w2.cpp) share: the batch-hard triplet loss as a dlib
-// loss layer, their flags, the BLAS set-up and the peak memory figure.
+// loss layer, their flags, the BLAS set-up, P x K batches and the peak memory figure.
 #pragma once
 
 #include <dlfcn.h>
@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -187,6 +188,26 @@ inline RunFlags run_flags(int argc, char** argv, long default_epochs) {
                    flag(argc, argv, "--threads", 2), flag(argc, argv, "--seed", 0)};
   set_up_blas(f.threads);
   return f;
+}
+
+// One P x K batch, as item indices: `classes` (all class ids) shuffled, then K items of each of
+// the first P classes, drawn without replacement, or with it for a class holding fewer than K.
+inline std::vector<long> pk_batch(const std::vector<std::vector<long>>& by_class,
+                                  std::vector<long>& classes, long P, long K,
+                                  std::mt19937_64& rng) {
+  std::vector<long> idx;
+  std::shuffle(classes.begin(), classes.end(), rng);
+  for (long c = 0; c < P; ++c) {
+    std::vector<long> pool = by_class[classes[c]];
+    if (long(pool.size()) >= K) {
+      std::shuffle(pool.begin(), pool.end(), rng);
+      idx.insert(idx.end(), pool.begin(), pool.begin() + K);
+    } else {
+      std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+      for (long k = 0; k < K; ++k) idx.push_back(pool[pick(rng)]);
+    }
+  }
+  return idx;
 }
 
 // The process's peak resident memory so far, in MB.

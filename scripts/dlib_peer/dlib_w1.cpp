@@ -199,13 +199,7 @@ int main(int argc, char** argv) {
     long step = 0, images = 0;
     for (long ep = 0; ep < epochs && (!steps || step < steps); ++ep)
       for (long s = 0; s < per_epoch && (!steps || step < steps); ++s) {
-        std::shuffle(classes.begin(), classes.end(), rng);
-        std::vector<long> idx;
-        for (long c = 0; c < P; ++c) {
-          std::vector<long> pool = by_class[classes[c]];
-          std::shuffle(pool.begin(), pool.end(), rng);
-          idx.insert(idx.end(), pool.begin(), pool.begin() + K);
-        }
+        const std::vector<long> idx = dlib_peer::pk_batch(by_class, classes, P, K, rng);
         const auto t0 = std::chrono::steady_clock::now();
         batch.clear(), labels.clear();
         for (long i : idx) batch.push_back(train.images[i]), labels.push_back(train.labels[i]);

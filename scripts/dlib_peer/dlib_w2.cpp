@@ -250,18 +250,7 @@ int main(int argc, char** argv) {
     long step = 0, images = 0;
     for (long ep = 0; ep < epochs && (!steps || step < steps); ++ep)
       for (long s = 0; s < per_epoch && (!steps || step < steps); ++s) {
-        std::vector<long> idx;
-        std::shuffle(classes.begin(), classes.end(), rng);
-        for (long c = 0; c < P; ++c) {
-          std::vector<long> pool = by_class[classes[c]];
-          if (long(pool.size()) >= K) {
-            std::shuffle(pool.begin(), pool.end(), rng);
-            idx.insert(idx.end(), pool.begin(), pool.begin() + K);
-          } else {
-            std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
-            for (long k = 0; k < K; ++k) idx.push_back(pool[pick(rng)]);
-          }
-        }
+        const std::vector<long> idx = dlib_peer::pk_batch(by_class, classes, P, K, rng);
         std::vector<bool> flip(idx.size());
         for (size_t i = 0; i < idx.size(); ++i)
           flip[i] = std::uniform_real_distribution<>()(rng) < 0.5;
