@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
 
 #include "engine/backend.h"
 #include "engine/error.h"
@@ -237,6 +238,47 @@ TEST(Pooling, MaxPoolMatchesLoopWithTies) {
       // Each gradient element is a sum of a few gy values: exact up to float addition order.
       EXPECT_TRUE(test::all_close_ref(x.grad().to_vector(),
                                       test::ref_max_pool_backward(s, xv, gy.to_vector()), 1e-6));
+    }
+}
+
+// The 2x2/2 max pool takes the CPU backend's vectorized path: blocks of 8 windows, a row's last
+// partial block reading and writing past the row where the plane has room for it, else through
+// padded copies; the gradient written cell by cell without a zero fill. Rows of one, two and
+// partial blocks, odd sizes (a last row and column in no window), ties and NaNs, against the loop.
+TEST(Pooling, MaxPool2x2MatchesLoop) {
+  const std::vector<PoolShape> shapes = {
+      {2, 3, 28, 28, 2, 2, 0},  // W1's first pool: 14 windows a row, a full and a partial block
+      {3, 2, 14, 14, 2, 2, 0},  // W1's second: 7, one partial block; no room after the last row
+      {2, 2, 35, 33, 2, 2, 0},  // 17 rows of 16 windows, a last row and column in none
+      {1, 3, 3, 5, 2, 2, 0},    // one row of two windows a plane: never room
+      {2, 1, 6, 40, 2, 2, 0},   // 20 a row: two full blocks and a partial one
+      {1, 1, 2, 2, 2, 2, 0},
+  };
+  uint64_t seed = 230;
+  for (const PoolShape& s : shapes)
+    for (const char* values : {"random", "ties", "nan"}) {
+      SCOPED_TRACE(::testing::Message()
+                   << s.N << "x" << s.C << "x" << s.H << "x" << s.W << " " << values);
+      Tensor x = pool_input(s, ++seed, std::string(values) == "ties");
+      if (std::string(values) == "nan") {  // about one value in 8, some windows two NaNs
+        std::vector<float> v = x.to_vector();
+        for (size_t i = 0; i < v.size(); ++i)
+          if ((i * 7919 + seed) % 8 == 0) v[i] = std::numeric_limits<float>::quiet_NaN();
+        x = Tensor::from_vector(v, x.shape()).set_requires_grad(true);
+      }
+      const std::vector<float> xv = x.to_vector();
+      Tensor y = max_pool2d(x, 2);
+      ASSERT_EQ(y.shape(), (Shape{s.N, s.C, s.OH(), s.OW()}));
+      const std::vector<float> got = y.to_vector();
+      const std::vector<double> want = test::ref_max_pool(s, xv);
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_TRUE(std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i])
+            << "output " << i << ": " << got[i] << " vs " << want[i];
+      Tensor gy = test::random_tensor(y.shape(), ++seed);
+      y.backward(gy);
+      // Windows do not overlap: each input cell's gradient is one gy value or 0, exactly.
+      EXPECT_TRUE(test::all_close_ref(x.grad().to_vector(),
+                                      test::ref_max_pool_backward(s, xv, gy.to_vector()), 0));
     }
 }
 

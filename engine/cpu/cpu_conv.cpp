@@ -226,6 +226,143 @@ void CpuBackend::conv2d_backward(const float* x, const float* w, const float* gy
     }
 }
 
+namespace {
+
+// The 2x2/2 max pool (no padding) in blocks of 8 windows: 8 floats (GCC/Clang vector extension,
+// one AVX register), moved from and to memory with memcpy and never passed by value (the ABI for
+// that differs between the clones). W1's rows are 14 and 7 windows long: a plain loop over a row
+// vectorized for 16 lanes left most of it to a scalar tail, which GCC compiled with branches.
+using F8 = float __attribute__((vector_size(32)));
+using I8 = int32_t __attribute__((vector_size(32)));
+
+template <typename V, typename T>
+[[gnu::always_inline]] inline void load8(V& v, const T* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+template <typename V, typename T>
+[[gnu::always_inline]] inline void store8(T* p, const V& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// Windows ox .. ox+7 of input rows r0, r1 (reads 16 floats of each from column 2 ox): each one's
+// first maximum, or its first NaN, as the scalar scan finds it, and where it lies (`base` + its
+// flat index in the plane).
+[[gnu::always_inline]] inline void max_pool_2x2_block(const float* r0, const float* r1,
+                                                      int32_t base, int32_t W, float* out,
+                                                      int32_t* argmax) {
+  F8 a0, a1, b0, b1;
+  load8(a0, r0), load8(a1, r0 + 8), load8(b0, r1), load8(b1, r1 + 8);
+  const F8 v[4] = {__builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14),
+                   __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15),
+                   __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
+                   __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15)};
+  const int32_t at[4] = {0, 1, W, W + 1};
+  F8 best = v[0];
+  I8 arg = I8{} + base + I8{0, 2, 4, 6, 8, 10, 12, 14};
+  for (int k = 1; k < 4; ++k) {
+    // Strictly greater keeps the first maximum; a NaN wins and stays.
+    const I8 take = (best == best) & ~(v[k] <= best);
+    best = take ? v[k] : best;
+    arg = take ? I8{} + base + at[k] + I8{0, 2, 4, 6, 8, 10, 12, 14} : arg;
+  }
+  store8(out, best);
+  store8(argmax, arg);
+}
+
+// Input gradient of windows ox .. ox+7 from their output gradients and arg-maxes: writes 16
+// floats of each of rows g0 and g1 from column 2 ox, every cell its window's gradient or 0.
+[[gnu::always_inline]] inline void max_pool_2x2_backward_block(const float* gy,
+                                                               const int32_t* argmax, int32_t base,
+                                                               int32_t W, float* g0, float* g1) {
+  F8 g;
+  I8 k;
+  load8(g, gy), load8(k, argmax);
+  k -= base + I8{0, 2, 4, 6, 8, 10, 12, 14};
+  const F8 zero = {};
+  const F8 e0 = k == 0 ? g : zero, e1 = k == 1 ? g : zero;
+  const F8 f0 = k == W ? g : zero, f1 = k == W + 1 ? g : zero;
+  const F8 lo0 = __builtin_shufflevector(e0, e1, 0, 8, 1, 9, 2, 10, 3, 11);
+  const F8 hi0 = __builtin_shufflevector(e0, e1, 4, 12, 5, 13, 6, 14, 7, 15);
+  const F8 lo1 = __builtin_shufflevector(f0, f1, 0, 8, 1, 9, 2, 10, 3, 11);
+  const F8 hi1 = __builtin_shufflevector(f0, f1, 4, 12, 5, 13, 6, 14, 7, 15);
+  store8(g0, lo0), store8(g0 + 8, hi0), store8(g1, lo1), store8(g1 + 8, hi1);
+}
+
+// Whether output row oy's blocks may read and write past the row's end: a last, partial block
+// touches up to round_up(OW, 8) outputs and twice as many columns of the input rows 2 oy and
+// 2 oy + 1. Within the plane that lands on the next rows, which are done after this one and
+// overwrite it; past the plane it could reach another thread's planes or the end of the tensor.
+bool room_after_row(const PoolGeom& g, int64_t oy) {
+  const int64_t span = (g.OW + 7) / 8 * 8;
+  return oy * g.OW + span <= g.OH * g.OW && (2 * oy + 1) * g.W + 2 * span <= g.H * g.W;
+}
+
+// One plane of the 2x2/2 max pool. A row without room past its end takes its last, partial
+// block through zero-padded copies.
+TRINE_VECTOR_CLONES void max_pool_2x2_plane(const float* x, const PoolGeom& g, float* out,
+                                            int32_t* argmax) {
+  const int32_t W = static_cast<int32_t>(g.W);
+  for (int64_t oy = 0; oy < g.OH; ++oy) {
+    const float* r0 = x + 2 * oy * g.W;
+    const int32_t base = static_cast<int32_t>(2 * oy * g.W);
+    float* o = out + oy * g.OW;
+    int32_t* a = argmax + oy * g.OW;
+    const int64_t direct = room_after_row(g, oy) ? g.OW : g.OW / 8 * 8;
+    for (int64_t ox = 0; ox < direct; ox += 8)
+      max_pool_2x2_block(r0 + 2 * ox, r0 + g.W + 2 * ox, base + static_cast<int32_t>(2 * ox), W,
+                         o + ox, a + ox);
+    if (direct >= g.OW) continue;
+    const int64_t ox = direct, n = g.OW - ox, cols = g.W - 2 * ox;  // n < 8, cols <= 2 n + 1
+    float in0[16] = {}, in1[16] = {}, best[8];
+    int32_t arg[8];
+    std::memcpy(in0, r0 + 2 * ox, static_cast<size_t>(cols) * sizeof(float));
+    std::memcpy(in1, r0 + g.W + 2 * ox, static_cast<size_t>(cols) * sizeof(float));
+    max_pool_2x2_block(in0, in1, 0, 16, best, arg);
+    for (int64_t j = 0; j < n; ++j) {
+      o[ox + j] = best[j];
+      // arg is relative to the copies' layout: rows 16 floats apart.
+      a[ox + j] = base + static_cast<int32_t>(2 * ox) + (arg[j] >= 16 ? arg[j] - 16 + W : arg[j]);
+    }
+  }
+}
+
+// Gradient of one plane of the 2x2/2 max pool: windows do not overlap, so each input cell takes
+// its window's gradient or 0, written once (no zero fill, no scatter); cells in no window (an odd
+// last row or column) take 0.
+TRINE_VECTOR_CLONES void max_pool_2x2_backward_plane(const float* gy, const int32_t* argmax,
+                                                     const PoolGeom& g, float* gx) {
+  const int32_t W = static_cast<int32_t>(g.W);
+  for (int64_t oy = 0; oy < g.OH; ++oy) {
+    float* g0 = gx + 2 * oy * g.W;
+    float* g1 = g0 + g.W;
+    const float* gr = gy + oy * g.OW;
+    const int32_t* ar = argmax + oy * g.OW;
+    const int32_t base = static_cast<int32_t>(2 * oy * g.W);
+    const int64_t direct = room_after_row(g, oy) ? g.OW : g.OW / 8 * 8;
+    if (direct < g.OW) {
+      const int64_t ox = direct, n = g.OW - ox;
+      float grad[8] = {}, e0[16], e1[16];
+      int32_t arg[8] = {};
+      std::memcpy(grad, gr + ox, static_cast<size_t>(n) * sizeof(float));
+      std::memcpy(arg, ar + ox, static_cast<size_t>(n) * sizeof(int32_t));
+      max_pool_2x2_backward_block(grad, arg, base + static_cast<int32_t>(2 * ox), W, e0, e1);
+      std::memcpy(g0 + 2 * ox, e0, static_cast<size_t>(2 * n) * sizeof(float));
+      std::memcpy(g1 + 2 * ox, e1, static_cast<size_t>(2 * n) * sizeof(float));
+    }
+    // Last block first: its row-g0 store may run past the row into g1's first columns, which the
+    // first block's g1 store then writes.
+    for (int64_t block = (direct + 7) / 8; block-- > 0;) {
+      const int64_t ox = 8 * block;
+      max_pool_2x2_backward_block(gr + ox, ar + ox, base + static_cast<int32_t>(2 * ox), W,
+                                  g0 + 2 * ox, g1 + 2 * ox);
+    }
+    for (int64_t c = 2 * g.OW; c < g.W; ++c) g0[c] = g1[c] = 0.f;
+  }
+  for (int64_t j = 2 * g.OH * g.W; j < g.H * g.W; ++j) gx[j] = 0.f;
+}
+
+}  // namespace
+
 void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes,
                                 float* out, int32_t* argmax) {
   const int64_t ohw = g.OH * g.OW;
@@ -234,31 +371,9 @@ void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g
   // Without padding every window lies inside the plane: no bounds checks.
   const bool inside = g.ph == 0 && g.pw == 0;
   if (kind == PoolKind::Max && inside && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2) {
-    // The common 2x2/2 max pool, unrolled.
     parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* plane = x + p * g.H * g.W;
-        float* o = out + p * ohw;
-        int32_t* a = argmax + p * ohw;
-        for (int64_t oy = 0; oy < g.OH; ++oy) {
-          const float* r0 = plane + 2 * oy * g.W;
-          const float* r1 = r0 + g.W;
-          const int32_t base = static_cast<int32_t>(2 * oy * g.W);
-          for (int64_t ox = 0; ox < g.OW; ++ox) {
-            const int64_t c = 2 * ox;
-            float best = r0[c];
-            int32_t arg = base + static_cast<int32_t>(c);
-            if (r0[c + 1] > best || (r0[c + 1] != r0[c + 1] && best == best))
-              best = r0[c + 1], arg = base + static_cast<int32_t>(c + 1);
-            if (r1[c] > best || (r1[c] != r1[c] && best == best))
-              best = r1[c], arg = base + static_cast<int32_t>(g.W + c);
-            if (r1[c + 1] > best || (r1[c + 1] != r1[c + 1] && best == best))
-              best = r1[c + 1], arg = base + static_cast<int32_t>(g.W + c + 1);
-            o[oy * g.OW + ox] = best;
-            a[oy * g.OW + ox] = arg;
-          }
-        }
-      }
+      for (int64_t p = p0; p < p1; ++p)
+        max_pool_2x2_plane(x + p * g.H * g.W, g, out + p * ohw, argmax + p * ohw);
     });
     return;
   }
@@ -300,11 +415,17 @@ void CpuBackend::pool2d_backward(PoolKind kind, const float* gy, const int32_t* 
                                  const PoolGeom& g, int64_t planes, float* gx) {
   const int64_t ohw = g.OH * g.OW, hw = g.H * g.W;
   const float inv_area = 1.f / static_cast<float>(g.kh * g.kw);
+  const bool max_2x2 = kind == PoolKind::Max && g.ph == 0 && g.pw == 0 && g.kh == 2 && g.kw == 2 &&
+                       g.sh == 2 && g.sw == 2;
   parallel_for(
       planes, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(1, hw)),
       [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
           float* plane = gx + p * hw;
+          if (max_2x2) {
+            max_pool_2x2_backward_plane(gy + p * ohw, argmax + p * ohw, g, plane);
+            continue;
+          }
           std::memset(plane, 0, static_cast<size_t>(hw) * sizeof(float));
           if (kind == PoolKind::Max) {
             for (int64_t o = p * ohw; o < (p + 1) * ohw; ++o) plane[argmax[o]] += gy[o];

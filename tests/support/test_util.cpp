@@ -187,7 +187,8 @@ void ref_conv2d_backward(const ConvShape& s, const std::vector<float>& x,
 }
 
 namespace {
-// Flat index into the input of the first maximum of output (plane, oy, ox); -1 for none.
+// Flat index into the input of the first maximum of output (plane, oy, ox), or of its first NaN;
+// -1 for none.
 int64_t max_arg(const PoolShape& s, const std::vector<float>& x, int64_t plane, int64_t oy,
                 int64_t ox) {
   int64_t arg = -1;
@@ -196,7 +197,7 @@ int64_t max_arg(const PoolShape& s, const std::vector<float>& x, int64_t plane, 
       const int64_t iy = oy * s.s - s.p + ky, ix = ox * s.s - s.p + kx;
       if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
       const int64_t at = (plane * s.H + iy) * s.W + ix;
-      if (arg < 0 || x[at] > x[arg]) arg = at;
+      if (arg < 0 || x[at] > x[arg] || (std::isnan(x[at]) && !std::isnan(x[arg]))) arg = at;
     }
   return arg;
 }

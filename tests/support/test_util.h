@@ -123,7 +123,8 @@ struct PoolShape {
   int64_t OH() const { return (H + 2 * p - k) / s + 1; }
   int64_t OW() const { return (W + 2 * p - k) / s + 1; }
 };
-// Max pooling (padding never wins; ties go to the first maximum in row-major window order) and
+// Max pooling (padding never wins; ties go to the first maximum in row-major window order, and a
+// NaN wins over any number, the first NaN over later ones) and
 // average pooling with count_include_pad semantics (always divides by k*k), with the gradients of
 // sum(gy * y).
 std::vector<double> ref_max_pool(const PoolShape& s, const std::vector<float>& x);
