@@ -42,7 +42,12 @@ enum class BinaryOp { Add, Sub, Mul, Div, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
 
 enum class ReduceOp { Sum, Max, Min };
 
-enum class PoolKind { Max, Avg };
+// Max: each window's maximum. MaxRelu: relu of it, fused (max pooling then ReLU): the maximum if
+// it is positive, else 0, and arg-max -1 (the window takes no gradient). Avg: the mean.
+enum class PoolKind { Max, MaxRelu, Avg };
+inline bool is_max_pool(PoolKind kind) {
+  return kind != PoolKind::Avg;
+}
 
 // The arithmetic of a backend's convolution products (conv2d_forward/backward).
 // FP32: full single precision, the default and the only one the CPU backend has.
@@ -267,7 +272,8 @@ class Backend {
                                          float* running_var) = 0;
 
   // ---- pooling over `planes` = N*C planes. Max pooling records the arg-max (flat index into
-  // the H*W plane) per output; padded cells never win. Average pooling divides by kh*kw.
+  // the H*W plane, or -1 for a window that takes no gradient) per output; padded cells never
+  // win. Average pooling divides by kh*kw.
   virtual void pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g, int64_t planes,
                               float* out, int32_t* argmax) = 0;
   // gx (overwritten) from gy.

@@ -78,7 +78,7 @@ Tensor pool2d(PoolKind kind, const char* name, const Tensor& x, int64_t k, int64
   const int64_t planes = x.size(0) * x.size(1);
   Tensor out = Tensor::empty({x.size(0), x.size(1), g.OH, g.OW}, x.device());
   Tensor argmax;
-  if (kind == PoolKind::Max) argmax = Tensor::empty(out.shape(), x.device(), DType::I32);
+  if (is_max_pool(kind)) argmax = Tensor::empty(out.shape(), x.device(), DType::I32);
   x.backend().pool2d_forward(kind, x.data(), g, planes, out.data(),
                              argmax.defined() ? argmax.int_data() : nullptr);
   Shape xshape = x.shape();
@@ -94,6 +94,10 @@ Tensor pool2d(PoolKind kind, const char* name, const Tensor& x, int64_t k, int64
 
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
   return pool2d(PoolKind::Max, "max_pool2d", x, kernel, stride, pad);
+}
+
+Tensor max_pool2d_relu(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
+  return pool2d(PoolKind::MaxRelu, "max_pool2d_relu", x, kernel, stride, pad);
 }
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {

@@ -38,7 +38,7 @@ Tensor Sequential::forward(const Tensor& x) {
       y = static_cast<BatchNorm*>(m)->forward_relu(y);
       ++i;
     } else if (is<ReLU>(m) && is<MaxPool2d>(next)) {
-      y = relu(next->forward(y));
+      y = static_cast<MaxPool2d*>(next)->forward_relu(y);
       ++i;
     } else {
       y = m->forward(y);

@@ -241,31 +241,37 @@ TEST(Pooling, MaxPoolMatchesLoopWithTies) {
     }
 }
 
+const std::vector<PoolShape> k2x2Shapes = {
+    {2, 3, 28, 28, 2, 2, 0},  // W1's first pool: 14 windows a row, a full and a partial block
+    {3, 2, 14, 14, 2, 2, 0},  // W1's second: 7, one partial block; no room after the last row
+    {2, 2, 35, 33, 2, 2, 0},  // 17 rows of 16 windows, a last row and column in none
+    {1, 3, 3, 5, 2, 2, 0},    // one row of two windows a plane: never room
+    {2, 1, 6, 40, 2, 2, 0},   // 20 a row: two full blocks and a partial one
+    {1, 1, 2, 2, 2, 2, 0},
+};
+
+// Pooling input of `kind`: "random" in [-1, 1), "ties" from {0, 1, 2}, "nan": random with about
+// one value in 8 NaN (some windows hold two).
+Tensor pool_values(const PoolShape& s, uint64_t seed, const std::string& kind) {
+  Tensor x = pool_input(s, seed, kind == "ties");
+  if (kind != "nan") return x;
+  std::vector<float> v = x.to_vector();
+  for (size_t i = 0; i < v.size(); ++i)
+    if ((i * 7919 + seed) % 8 == 0) v[i] = std::numeric_limits<float>::quiet_NaN();
+  return Tensor::from_vector(v, x.shape()).set_requires_grad(true);
+}
+
 // The 2x2/2 max pool takes the CPU backend's vectorized path: blocks of 8 windows, a row's last
 // partial block reading and writing past the row where the plane has room for it, else through
 // padded copies; the gradient written cell by cell without a zero fill. Rows of one, two and
 // partial blocks, odd sizes (a last row and column in no window), ties and NaNs, against the loop.
 TEST(Pooling, MaxPool2x2MatchesLoop) {
-  const std::vector<PoolShape> shapes = {
-      {2, 3, 28, 28, 2, 2, 0},  // W1's first pool: 14 windows a row, a full and a partial block
-      {3, 2, 14, 14, 2, 2, 0},  // W1's second: 7, one partial block; no room after the last row
-      {2, 2, 35, 33, 2, 2, 0},  // 17 rows of 16 windows, a last row and column in none
-      {1, 3, 3, 5, 2, 2, 0},    // one row of two windows a plane: never room
-      {2, 1, 6, 40, 2, 2, 0},   // 20 a row: two full blocks and a partial one
-      {1, 1, 2, 2, 2, 2, 0},
-  };
   uint64_t seed = 230;
-  for (const PoolShape& s : shapes)
+  for (const PoolShape& s : k2x2Shapes)
     for (const char* values : {"random", "ties", "nan"}) {
       SCOPED_TRACE(::testing::Message()
                    << s.N << "x" << s.C << "x" << s.H << "x" << s.W << " " << values);
-      Tensor x = pool_input(s, ++seed, std::string(values) == "ties");
-      if (std::string(values) == "nan") {  // about one value in 8, some windows two NaNs
-        std::vector<float> v = x.to_vector();
-        for (size_t i = 0; i < v.size(); ++i)
-          if ((i * 7919 + seed) % 8 == 0) v[i] = std::numeric_limits<float>::quiet_NaN();
-        x = Tensor::from_vector(v, x.shape()).set_requires_grad(true);
-      }
+      Tensor x = pool_values(s, ++seed, values);
       const std::vector<float> xv = x.to_vector();
       Tensor y = max_pool2d(x, 2);
       ASSERT_EQ(y.shape(), (Shape{s.N, s.C, s.OH(), s.OW()}));
@@ -279,6 +285,30 @@ TEST(Pooling, MaxPool2x2MatchesLoop) {
       // Windows do not overlap: each input cell's gradient is one gy value or 0, exactly.
       EXPECT_TRUE(test::all_close_ref(x.grad().to_vector(),
                                       test::ref_max_pool_backward(s, xv, gy.to_vector()), 0));
+    }
+}
+
+// max_pool2d_relu, the fused op, against relu(max_pool2d(x)): the same values and gradients, bit
+// for bit, on every pooling shape (the 2x2 path and the general loop), with negative windows,
+// maxima of exactly 0 ("ties" shifted down by one: {-1, 0, 1}), and NaNs, which relu turns to 0
+// with no gradient.
+TEST(Pooling, MaxPoolReluIsReluOfMaxPool) {
+  std::vector<PoolShape> shapes = kPoolShapes;
+  shapes.insert(shapes.end(), k2x2Shapes.begin(), k2x2Shapes.end());
+  uint64_t seed = 250;
+  for (const PoolShape& s : shapes)
+    for (const char* values : {"random", "ties", "nan"}) {
+      SCOPED_TRACE(::testing::Message() << s.N << "x" << s.C << "x" << s.H << "x" << s.W << " k"
+                                        << s.k << " s" << s.s << " p" << s.p << " " << values);
+      Tensor x0 = pool_values(s, ++seed, values);
+      if (std::string(values) == "ties") x0 = (x0 - 1.f).detach();
+      Tensor xa = x0.detach().set_requires_grad(true), xb = x0.detach().set_requires_grad(true);
+      Tensor ya = max_pool2d_relu(xa, s.k, s.s, s.p), yb = relu(max_pool2d(xb, s.k, s.s, s.p));
+      ASSERT_EQ(ya.shape(), yb.shape());
+      EXPECT_EQ(ya.to_vector(), yb.to_vector());
+      Tensor gy = test::random_tensor(ya.shape(), ++seed);
+      ya.backward(gy), yb.backward(gy);
+      EXPECT_EQ(xa.grad().to_vector(), xb.grad().to_vector());
     }
 }
 

@@ -421,6 +421,12 @@ TEST_F(CudaOps, NeuralNetworkOps) {
       "max_pool2d ties", {{tied({2, 2, 6, 6})}}, [](auto& v) { return max_pool2d(v[0], 2); }, 1e-6,
       1e-6);
   check_op(
+      "max_pool2d_relu", {{rnd({2, 3, 9, 7})}},
+      [](auto& v) { return max_pool2d_relu(v[0], 3, 2, 1); }, 1e-6, 1e-6);
+  check_op(
+      "max_pool2d_relu 2x2", {{rnd({2, 3, 6, 5})}},
+      [](auto& v) { return max_pool2d_relu(v[0], 2); }, 1e-6, 1e-6);
+  check_op(
       "avg_pool2d", {{rnd({2, 3, 8, 7})}}, [](auto& v) { return avg_pool2d(v[0], 3, 2, 1); }, 1e-6,
       1e-6);
   check_op(

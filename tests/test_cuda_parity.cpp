@@ -783,9 +783,9 @@ TEST_F(CudaParity, Pooling) {
     std::vector<float> xv = levels(ins, ++seed, 5);
     xv[ins / 2] = kNaN;
     auto x = pair(xv);
-    for (PoolKind kind : {PoolKind::Max, PoolKind::Avg}) {
-      const bool is_max = kind == PoolKind::Max;
-      SCOPED_TRACE(is_max ? "max" : "avg");
+    for (PoolKind kind : {PoolKind::Max, PoolKind::MaxRelu, PoolKind::Avg}) {
+      const bool is_max = is_max_pool(kind);
+      SCOPED_TRACE(kind == PoolKind::Max ? "max" : is_max ? "max relu" : "avg");
       auto out = pair(filled<float>(outs, kGarbage));
       auto arg = pair(filled<int32_t>(outs, -12345));
       cpu->pool2d_forward(kind, x.c.get(), g, planes, out.c.get(), is_max ? arg.c.get() : nullptr);

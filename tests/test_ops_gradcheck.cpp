@@ -452,6 +452,10 @@ TEST(GradcheckNN, Pooling) {
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d(t, 2); }), {x}));
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d(t, 3, 2, 1); }), {x}));
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d(t, 3, 1); }), {x}));
+  // Values -0.6 .. 0.6 in steps of 0.05: some windows' maxima are negative (no gradient), none
+  // lies within a step of the ReLU's kink at 0 but the exact 0, which takes none either way.
+  EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d_relu(t, 2); }), {x}));
+  EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d_relu(t, 3, 2, 1); }), {x}));
   Tensor y = leaf({2, 2, 6, 5}, 81);
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return avg_pool2d(t, 2); }), {y}));
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return avg_pool2d(t, 3, 2, 1); }), {y}));

@@ -246,10 +246,10 @@ template <typename V, typename T>
 
 // Windows ox .. ox+7 of input rows r0, r1 (reads 16 floats of each from column 2 ox): each one's
 // first maximum, or its first NaN, as the scalar scan finds it, and where it lies (`base` + its
-// flat index in the plane).
+// flat index in the plane). With `relu`, a maximum that is not positive gives 0 and -1.
 [[gnu::always_inline]] inline void max_pool_2x2_block(const float* r0, const float* r1,
-                                                      int32_t base, int32_t W, float* out,
-                                                      int32_t* argmax) {
+                                                      int32_t base, int32_t W, bool relu,
+                                                      float* out, int32_t* argmax) {
   F8 a0, a1, b0, b1;
   load8(a0, r0), load8(a1, r0 + 8), load8(b0, r1), load8(b1, r1 + 8);
   const F8 v[4] = {__builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14),
@@ -265,12 +265,18 @@ template <typename V, typename T>
     best = take ? v[k] : best;
     arg = take ? I8{} + base + at[k] + I8{0, 2, 4, 6, 8, 10, 12, 14} : arg;
   }
+  if (relu) {
+    const I8 positive = best > 0.f;  // false for NaN, as in relu()
+    best = positive ? best : F8{};
+    arg = positive ? arg : I8{} - 1;
+  }
   store8(out, best);
   store8(argmax, arg);
 }
 
 // Input gradient of windows ox .. ox+7 from their output gradients and arg-maxes: writes 16
-// floats of each of rows g0 and g1 from column 2 ox, every cell its window's gradient or 0.
+// floats of each of rows g0 and g1 from column 2 ox, every cell its window's gradient or 0 (an
+// arg-max of -1 matches no cell).
 [[gnu::always_inline]] inline void max_pool_2x2_backward_block(const float* gy,
                                                                const int32_t* argmax, int32_t base,
                                                                int32_t W, float* g0, float* g1) {
@@ -299,8 +305,8 @@ bool room_after_row(const PoolGeom& g, int64_t oy) {
 
 // One plane of the 2x2/2 max pool. A row without room past its end takes its last, partial
 // block through zero-padded copies.
-TRINE_VECTOR_CLONES void max_pool_2x2_plane(const float* x, const PoolGeom& g, float* out,
-                                            int32_t* argmax) {
+TRINE_VECTOR_CLONES void max_pool_2x2_plane(const float* x, const PoolGeom& g, bool relu,
+                                            float* out, int32_t* argmax) {
   const int32_t W = static_cast<int32_t>(g.W);
   for (int64_t oy = 0; oy < g.OH; ++oy) {
     const float* r0 = x + 2 * oy * g.W;
@@ -310,18 +316,20 @@ TRINE_VECTOR_CLONES void max_pool_2x2_plane(const float* x, const PoolGeom& g, f
     const int64_t direct = room_after_row(g, oy) ? g.OW : g.OW / 8 * 8;
     for (int64_t ox = 0; ox < direct; ox += 8)
       max_pool_2x2_block(r0 + 2 * ox, r0 + g.W + 2 * ox, base + static_cast<int32_t>(2 * ox), W,
-                         o + ox, a + ox);
+                         relu, o + ox, a + ox);
     if (direct >= g.OW) continue;
     const int64_t ox = direct, n = g.OW - ox, cols = g.W - 2 * ox;  // n < 8, cols <= 2 n + 1
     float in0[16] = {}, in1[16] = {}, best[8];
     int32_t arg[8];
     std::memcpy(in0, r0 + 2 * ox, static_cast<size_t>(cols) * sizeof(float));
     std::memcpy(in1, r0 + g.W + 2 * ox, static_cast<size_t>(cols) * sizeof(float));
-    max_pool_2x2_block(in0, in1, 0, 16, best, arg);
+    max_pool_2x2_block(in0, in1, 0, 16, relu, best, arg);
     for (int64_t j = 0; j < n; ++j) {
       o[ox + j] = best[j];
       // arg is relative to the copies' layout: rows 16 floats apart.
-      a[ox + j] = base + static_cast<int32_t>(2 * ox) + (arg[j] >= 16 ? arg[j] - 16 + W : arg[j]);
+      a[ox + j] = arg[j] < 0    ? -1
+                  : arg[j] < 16 ? base + static_cast<int32_t>(2 * ox) + arg[j]
+                                : base + static_cast<int32_t>(2 * ox) + arg[j] - 16 + W;
     }
   }
 }
@@ -370,10 +378,11 @@ void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g
   const int64_t grain = std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(1, ohw * g.kh * g.kw));
   // Without padding every window lies inside the plane: no bounds checks.
   const bool inside = g.ph == 0 && g.pw == 0;
-  if (kind == PoolKind::Max && inside && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2) {
+  const bool relu = kind == PoolKind::MaxRelu;
+  if (is_max_pool(kind) && inside && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2) {
     parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
-        max_pool_2x2_plane(x + p * g.H * g.W, g, out + p * ohw, argmax + p * ohw);
+        max_pool_2x2_plane(x + p * g.H * g.W, g, relu, out + p * ohw, argmax + p * ohw);
     });
     return;
   }
@@ -388,7 +397,7 @@ void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g
           const int64_t kx0 = inside ? 0 : std::max<int64_t>(0, -x0);
           const int64_t kx1 = inside ? g.kw : std::min(g.kw, g.W - x0);
           const int64_t o = p * ohw + oy * g.OW + ox;
-          if (kind == PoolKind::Max) {
+          if (is_max_pool(kind)) {
             int32_t arg = static_cast<int32_t>((y0 + ky0) * g.W + x0 + kx0);
             float best = plane[arg];
             for (int64_t ky = ky0; ky < ky1; ++ky)
@@ -398,8 +407,9 @@ void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g
                 // Strictly greater keeps the first maximum; a NaN wins and stays.
                 if (v > best || (v != v && best == best)) best = v, arg = at;
               }
-            out[o] = best;
-            argmax[o] = arg;
+            const bool zero = relu && !(best > 0.f);  // NaN too, as in relu()
+            out[o] = zero ? 0.f : best;
+            argmax[o] = zero ? -1 : arg;
           } else {
             float acc = 0.f;
             for (int64_t ky = ky0; ky < ky1; ++ky)
@@ -415,7 +425,7 @@ void CpuBackend::pool2d_backward(PoolKind kind, const float* gy, const int32_t* 
                                  const PoolGeom& g, int64_t planes, float* gx) {
   const int64_t ohw = g.OH * g.OW, hw = g.H * g.W;
   const float inv_area = 1.f / static_cast<float>(g.kh * g.kw);
-  const bool max_2x2 = kind == PoolKind::Max && g.ph == 0 && g.pw == 0 && g.kh == 2 && g.kw == 2 &&
+  const bool max_2x2 = is_max_pool(kind) && g.ph == 0 && g.pw == 0 && g.kh == 2 && g.kw == 2 &&
                        g.sh == 2 && g.sw == 2;
   parallel_for(
       planes, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(1, hw)),
@@ -427,8 +437,9 @@ void CpuBackend::pool2d_backward(PoolKind kind, const float* gy, const int32_t* 
             continue;
           }
           std::memset(plane, 0, static_cast<size_t>(hw) * sizeof(float));
-          if (kind == PoolKind::Max) {
-            for (int64_t o = p * ohw; o < (p + 1) * ohw; ++o) plane[argmax[o]] += gy[o];
+          if (is_max_pool(kind)) {
+            for (int64_t o = p * ohw; o < (p + 1) * ohw; ++o)
+              if (argmax[o] >= 0) plane[argmax[o]] += gy[o];
             continue;
           }
           for (int64_t oy = 0; oy < g.OH; ++oy)

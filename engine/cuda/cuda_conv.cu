@@ -51,9 +51,9 @@ __global__ void col2im_kernel(const float* col, ConvGeom g, int64_t images, floa
 }
 
 // One thread per output: the loop body of CpuBackend::pool2d_forward, NaN handling included
-// (the first NaN of a window wins).
-__global__ void pool2d_forward_kernel(bool is_max, const float* x, PoolGeom g, int64_t planes,
-                                      float* out, int32_t* argmax) {
+// (the first NaN of a window wins), and with `relu` a maximum that is not positive gives 0, -1.
+__global__ void pool2d_forward_kernel(bool is_max, bool relu, const float* x, PoolGeom g,
+                                      int64_t planes, float* out, int32_t* argmax) {
   const int64_t ohw = g.OH * g.OW;
   const float inv_area = 1.f / static_cast<float>(g.kh * g.kw);
   TRINE_CUDA_KERNEL_LOOP(o, planes * ohw) {
@@ -63,7 +63,7 @@ __global__ void pool2d_forward_kernel(bool is_max, const float* x, PoolGeom g, i
     const int64_t ky0 = y0 < 0 ? -y0 : 0, ky1 = min(g.kh, g.H - y0);
     const int64_t kx0 = x0 < 0 ? -x0 : 0, kx1 = min(g.kw, g.W - x0);
     if (is_max && (ky0 >= ky1 || kx0 >= kx1)) {  // no real cell (never from the ops): no winner
-      out[o] = -INFINITY;
+      out[o] = relu ? 0.f : -INFINITY;
       argmax[o] = -1;
     } else if (is_max) {
       int32_t arg = static_cast<int32_t>((y0 + ky0) * g.W + x0 + kx0);  // the first real cell
@@ -75,8 +75,9 @@ __global__ void pool2d_forward_kernel(bool is_max, const float* x, PoolGeom g, i
           // Strictly greater keeps the first maximum; a NaN wins and stays.
           if (v > best || (isnan(v) && !isnan(best))) best = v, arg = at;
         }
-      out[o] = best;
-      argmax[o] = arg;
+      const bool zero = relu && !(best > 0.f);  // NaN too, as in relu()
+      out[o] = zero ? 0.f : best;
+      argmax[o] = zero ? -1 : arg;
     } else {
       float acc = 0.f;
       for (int64_t ky = ky0; ky < ky1; ++ky)
@@ -87,7 +88,8 @@ __global__ void pool2d_forward_kernel(bool is_max, const float* x, PoolGeom g, i
 }
 
 // One thread per input pixel: sums over the outputs whose window holds it, in increasing output
-// order (the order of the CPU's scatter). Max: only outputs whose arg-max is this pixel.
+// order (the order of the CPU's scatter). Max: only outputs whose arg-max is this pixel (never
+// -1).
 __global__ void pool2d_backward_kernel(bool is_max, const float* gy, const int32_t* argmax,
                                        PoolGeom g, int64_t planes, float* gx) {
   const int64_t ohw = g.OH * g.OW, hw = g.H * g.W;
@@ -164,11 +166,10 @@ void CudaBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& 
                                  float* out, int32_t* argmax) {
   const int64_t total = planes * g.OH * g.OW;
   if (total <= 0) return;
-  TRINE_CHECK(kind != PoolKind::Max || argmax,
-              "pool2d_forward: max pooling needs an arg-max buffer");
+  TRINE_CHECK(!is_max_pool(kind) || argmax, "pool2d_forward: max pooling needs an arg-max buffer");
   activate();
-  pool2d_forward_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(kind == PoolKind::Max, x, g,
-                                                                     planes, out, argmax);
+  pool2d_forward_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(
+      is_max_pool(kind), kind == PoolKind::MaxRelu, x, g, planes, out, argmax);
   TRINE_CUDA_CHECK_LAUNCH("pool2d_forward_kernel");
 }
 
@@ -176,11 +177,11 @@ void CudaBackend::pool2d_backward(PoolKind kind, const float* gy, const int32_t*
                                   const PoolGeom& g, int64_t planes, float* gx) {
   const int64_t total = planes * g.H * g.W;
   if (total <= 0) return;
-  TRINE_CHECK(kind != PoolKind::Max || argmax,
+  TRINE_CHECK(!is_max_pool(kind) || argmax,
               "pool2d_backward: max pooling needs the forward's arg-max buffer");
   activate();
-  pool2d_backward_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(kind == PoolKind::Max, gy,
-                                                                      argmax, g, planes, gx);
+  pool2d_backward_kernel<<<grid(total), cuda::kThreads, 0, stream_>>>(is_max_pool(kind), gy, argmax,
+                                                                      g, planes, gx);
   TRINE_CUDA_CHECK_LAUNCH("pool2d_backward_kernel");
 }
 
