@@ -42,8 +42,9 @@ enum class BinaryOp { Add, Sub, Mul, Div, Max, Min, Eq, Ne, Lt, Le, Gt, Ge };
 
 enum class ReduceOp { Sum, Max, Min };
 
-// Max: each window's maximum. MaxRelu: relu of it, fused (max pooling then ReLU): the maximum if
-// it is positive, else 0, and arg-max -1 (the window takes no gradient). Avg: the mean.
+// Max: each window's maximum. MaxRelu: the maximum of the window's values after a ReLU (ReLU then
+// max pooling, fused): the largest positive value, else 0 with arg-max -1 (no gradient). Avg: the
+// mean.
 enum class PoolKind { Max, MaxRelu, Avg };
 inline bool is_max_pool(PoolKind kind) {
   return kind != PoolKind::Avg;

@@ -111,9 +111,10 @@ struct Conv2dOptions {
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o = {});
 // Pooling over [N,C,H,W] windows; padding counts as -inf (max) or 0 (avg, divides by k*k).
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t pad = 0);
-// relu(max_pool2d(...)) in the pooling's own pass, forward and backward; also relu(x) then
-// max_pool2d, which is the same: both take maxima, ties break alike, and a window whose maximum
-// is not positive gives 0 and no gradient either way.
+// max_pool2d(relu(x), ...) in the pooling's own pass, forward and backward, with no tensor of
+// ReLU outputs. Also relu(max_pool2d(x, ...)) for inputs without NaN (both take maxima, ties
+// break alike, a window with no positive value gives 0 and no gradient); a NaN, which the ReLU
+// turns into 0 first, does not win its window here.
 Tensor max_pool2d_relu(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t pad = 0);
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride = 0, int64_t pad = 0);
 Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]

@@ -14,7 +14,7 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(int64_t kernel, int64_t stride = 0, int64_t padding = 0)
       : k_(kernel), s_(stride == 0 ? kernel : stride), p_(padding) {}
   Tensor forward(const Tensor& x) override { return max_pool2d(x, k_, s_, p_); }
-  // relu(forward(x)), and forward(relu(x)), in one pass (Sequential runs ReLU then MaxPool2d so).
+  // forward(relu(x)) in one pass: max_pool2d_relu (Sequential runs ReLU then MaxPool2d so).
   Tensor forward_relu(const Tensor& x) { return max_pool2d_relu(x, k_, s_, p_); }
   std::string describe() const override {
     return "MaxPool2d(" + std::to_string(k_) + ", stride " + std::to_string(s_) + ")";

@@ -2,8 +2,8 @@
 // Two adjacent pairs of trine's own layers run fused, with the same values and gradients as one
 // after the other (tests/test_module_layers.cpp checks both):
 // - BatchNorm1d/2d then ReLU: one batch_norm_relu op, so the ReLU needs no pass of its own;
-// - ReLU then MaxPool2d: one max_pool2d_relu op, the pooling with the ReLU applied to the pooled
-//   values in the same pass. Both take maxima, so they commute exactly.
+// - ReLU then MaxPool2d: one max_pool2d_relu op, which takes each value's ReLU as the pooling
+//   reads it, so the ReLU's outputs are never stored.
 // The children stay as they are (names, parameters, describe()); calling them one by one gives
 // the unfused computation.
 #pragma once

@@ -288,11 +288,11 @@ TEST(Pooling, MaxPool2x2MatchesLoop) {
     }
 }
 
-// max_pool2d_relu, the fused op, against relu(max_pool2d(x)): the same values and gradients, bit
+// max_pool2d_relu, the fused op, against max_pool2d(relu(x)): the same values and gradients, bit
 // for bit, on every pooling shape (the 2x2 path and the general loop), with negative windows,
-// maxima of exactly 0 ("ties" shifted down by one: {-1, 0, 1}), and NaNs, which relu turns to 0
-// with no gradient.
-TEST(Pooling, MaxPoolReluIsReluOfMaxPool) {
+// maxima of exactly 0 ("ties" shifted down by one: {-1, 0, 1}), and NaNs, which the ReLU turns
+// into 0 before the pooling. Without NaNs, also against relu(max_pool2d(x)).
+TEST(Pooling, MaxPoolReluIsMaxPoolOfRelu) {
   std::vector<PoolShape> shapes = kPoolShapes;
   shapes.insert(shapes.end(), k2x2Shapes.begin(), k2x2Shapes.end());
   uint64_t seed = 250;
@@ -302,13 +302,21 @@ TEST(Pooling, MaxPoolReluIsReluOfMaxPool) {
                                         << s.k << " s" << s.s << " p" << s.p << " " << values);
       Tensor x0 = pool_values(s, ++seed, values);
       if (std::string(values) == "ties") x0 = (x0 - 1.f).detach();
-      Tensor xa = x0.detach().set_requires_grad(true), xb = x0.detach().set_requires_grad(true);
-      Tensor ya = max_pool2d_relu(xa, s.k, s.s, s.p), yb = relu(max_pool2d(xb, s.k, s.s, s.p));
-      ASSERT_EQ(ya.shape(), yb.shape());
-      EXPECT_EQ(ya.to_vector(), yb.to_vector());
-      Tensor gy = test::random_tensor(ya.shape(), ++seed);
-      ya.backward(gy), yb.backward(gy);
-      EXPECT_EQ(xa.grad().to_vector(), xb.grad().to_vector());
+      const bool nan = std::string(values) == "nan";
+      Tensor gy;
+      for (bool relu_first : {true, false}) {
+        if (nan && !relu_first) continue;
+        SCOPED_TRACE(relu_first ? "max_pool2d(relu(x))" : "relu(max_pool2d(x))");
+        Tensor xa = x0.detach().set_requires_grad(true), xb = x0.detach().set_requires_grad(true);
+        Tensor ya = max_pool2d_relu(xa, s.k, s.s, s.p);
+        Tensor yb =
+            relu_first ? max_pool2d(relu(xb), s.k, s.s, s.p) : relu(max_pool2d(xb, s.k, s.s, s.p));
+        ASSERT_EQ(ya.shape(), yb.shape());
+        EXPECT_EQ(ya.to_vector(), yb.to_vector());
+        if (!gy.defined()) gy = test::random_tensor(ya.shape(), ++seed);
+        ya.backward(gy), yb.backward(gy);
+        EXPECT_EQ(xa.grad().to_vector(), xb.grad().to_vector());
+      }
     }
 }
 

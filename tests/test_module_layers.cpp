@@ -653,6 +653,19 @@ TEST(Sequential, FusedPairsMatchLayerByLayer) {
     EXPECT_TRUE(
         test::all_close((*fused_net)(x).to_vector(), layer_by_layer(x).to_vector(), 1e-6, 1e-6));
   }
+  // ReLU then MaxPool2d where windows hold NaNs: the ReLU turns each into 0 before the pooling,
+  // fused or not (the largest of the window's other values wins).
+  {
+    Sequential pool{std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(2)};
+    std::vector<float> v = random_tensor({1, 2, 4, 6}, 125, -1.f, 1.f).to_vector();
+    for (size_t i = 0; i < v.size(); i += 5) v[i] = std::numeric_limits<float>::quiet_NaN();
+    const Tensor xn = Tensor::from_vector(v, {1, 2, 4, 6});
+    Tensor xa = xn.detach().set_requires_grad(true), xb = xn.detach().set_requires_grad(true);
+    Tensor ya = pool(xa), yb = pool[1].forward(pool[0].forward(xb));
+    EXPECT_EQ(ya.to_vector(), yb.to_vector());
+    ya.sum().backward(), yb.sum().backward();
+    EXPECT_EQ(xa.grad().to_vector(), xb.grad().to_vector());
+  }
   // A subclass may override forward(): it is called as it is, never fused.
   struct LoudReLU : ReLU {
     Tensor forward(const Tensor& x) override { return relu(x) * 2.f; }

@@ -246,16 +246,19 @@ template <typename V, typename T>
 
 // Windows ox .. ox+7 of input rows r0, r1 (reads 16 floats of each from column 2 ox): each one's
 // first maximum, or its first NaN, as the scalar scan finds it, and where it lies (`base` + its
-// flat index in the plane). With `relu`, a maximum that is not positive gives 0 and -1.
+// flat index in the plane). With `relu`, of the values after a ReLU (NaN gives 0), and -1 where
+// the maximum is 0.
 [[gnu::always_inline]] inline void max_pool_2x2_block(const float* r0, const float* r1,
                                                       int32_t base, int32_t W, bool relu,
                                                       float* out, int32_t* argmax) {
   F8 a0, a1, b0, b1;
   load8(a0, r0), load8(a1, r0 + 8), load8(b0, r1), load8(b1, r1 + 8);
-  const F8 v[4] = {__builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14),
-                   __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15),
-                   __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
-                   __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15)};
+  F8 v[4] = {__builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14),
+             __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15),
+             __builtin_shufflevector(b0, b1, 0, 2, 4, 6, 8, 10, 12, 14),
+             __builtin_shufflevector(b0, b1, 1, 3, 5, 7, 9, 11, 13, 15)};
+  if (relu)
+    for (F8& x : v) x = x > 0.f ? x : F8{};
   const int32_t at[4] = {0, 1, W, W + 1};
   F8 best = v[0];
   I8 arg = I8{} + base + I8{0, 2, 4, 6, 8, 10, 12, 14};
@@ -265,11 +268,7 @@ template <typename V, typename T>
     best = take ? v[k] : best;
     arg = take ? I8{} + base + at[k] + I8{0, 2, 4, 6, 8, 10, 12, 14} : arg;
   }
-  if (relu) {
-    const I8 positive = best > 0.f;  // false for NaN, as in relu()
-    best = positive ? best : F8{};
-    arg = positive ? arg : I8{} - 1;
-  }
+  if (relu) arg = best > 0.f ? arg : I8{} - 1;
   store8(out, best);
   store8(argmax, arg);
 }
@@ -398,18 +397,23 @@ void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g
           const int64_t kx1 = inside ? g.kw : std::min(g.kw, g.W - x0);
           const int64_t o = p * ohw + oy * g.OW + ox;
           if (is_max_pool(kind)) {
+            // With `relu`, of the values after a ReLU (NaN gives 0), and -1 where the maximum
+            // is 0: the window's winner then has no gradient.
+            auto value = [&](int32_t at) {
+              const float v = plane[at];
+              return relu && !(v > 0.f) ? 0.f : v;
+            };
             int32_t arg = static_cast<int32_t>((y0 + ky0) * g.W + x0 + kx0);
-            float best = plane[arg];
+            float best = value(arg);
             for (int64_t ky = ky0; ky < ky1; ++ky)
               for (int64_t kx = kx0; kx < kx1; ++kx) {
                 const int32_t at = static_cast<int32_t>((y0 + ky) * g.W + x0 + kx);
-                const float v = plane[at];
+                const float v = value(at);
                 // Strictly greater keeps the first maximum; a NaN wins and stays.
                 if (v > best || (v != v && best == best)) best = v, arg = at;
               }
-            const bool zero = relu && !(best > 0.f);  // NaN too, as in relu()
-            out[o] = zero ? 0.f : best;
-            argmax[o] = zero ? -1 : arg;
+            out[o] = best;
+            argmax[o] = relu && !(best > 0.f) ? -1 : arg;
           } else {
             float acc = 0.f;
             for (int64_t ky = ky0; ky < ky1; ++ky)

@@ -51,7 +51,8 @@ __global__ void col2im_kernel(const float* col, ConvGeom g, int64_t images, floa
 }
 
 // One thread per output: the loop body of CpuBackend::pool2d_forward, NaN handling included
-// (the first NaN of a window wins), and with `relu` a maximum that is not positive gives 0, -1.
+// (the first NaN of a window wins); with `relu`, of the values after a ReLU (NaN gives 0), and
+// -1 where the maximum is 0.
 __global__ void pool2d_forward_kernel(bool is_max, bool relu, const float* x, PoolGeom g,
                                       int64_t planes, float* out, int32_t* argmax) {
   const int64_t ohw = g.OH * g.OW;
@@ -68,16 +69,17 @@ __global__ void pool2d_forward_kernel(bool is_max, bool relu, const float* x, Po
     } else if (is_max) {
       int32_t arg = static_cast<int32_t>((y0 + ky0) * g.W + x0 + kx0);  // the first real cell
       float best = plane[arg];
+      if (relu && !(best > 0.f)) best = 0.f;
       for (int64_t ky = ky0; ky < ky1; ++ky)
         for (int64_t kx = kx0; kx < kx1; ++kx) {
           const int32_t at = static_cast<int32_t>((y0 + ky) * g.W + x0 + kx);
-          const float v = plane[at];
+          float v = plane[at];
+          if (relu && !(v > 0.f)) v = 0.f;
           // Strictly greater keeps the first maximum; a NaN wins and stays.
           if (v > best || (isnan(v) && !isnan(best))) best = v, arg = at;
         }
-      const bool zero = relu && !(best > 0.f);  // NaN too, as in relu()
-      out[o] = zero ? 0.f : best;
-      argmax[o] = zero ? -1 : arg;
+      out[o] = best;
+      argmax[o] = relu && !(best > 0.f) ? -1 : arg;
     } else {
       float acc = 0.f;
       for (int64_t ky = ky0; ky < ky1; ++ky)
