@@ -11,7 +11,8 @@
 # build/peers/, its loss checked (`--self-check`) before the run.
 #
 # Throughput figures need only a few hundred steps (--steps); quality figures need full epochs
-# (--steps 0 --epochs N). The machine is shared and noisy: take at least 3 repeats.
+# (--steps 0 --epochs N). The machine is shared and noisy: take at least 3 repeats. Each repeat's
+# throughput is printed as it ends, the medians at the end.
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -81,14 +82,24 @@ case $workload in
   *) die "unknown workload '$workload' (w1, w2 or mining)" ;;
 esac
 
+# say_rates LABEL FILE: a run's throughput figures on one line. Each repeat's, beside the medians
+# below, tell a slow spell of the (shared, noisy) machine from a real difference.
+say_rates() {
+  local rates
+  rates=$(grep -E '^(train_img_per_s|embed_img_per_s) ' "$2" | paste -sd ' ' - || true)
+  [ -z "$rates" ] || say "$1: $rates"
+}
+
 say "$(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores; $repeats repeats, alternating"
 for r in $(seq 1 "$repeats"); do
   if [ ${#peer[@]} -gt 0 ]; then
     say "repeat $r: peer ($peer_name): ${peer[*]}"
     "${peer[@]}" >"$out/peer.$r" 2>"$out/peer.$r.err" || { cat "$out/peer.$r.err"; die "the peer failed"; }
+    say_rates "repeat $r: peer" "$out/peer.$r"
   fi
   say "repeat $r: trine: ${ours[*]}"
   "${ours[@]}" >"$out/trine.$r" 2>"$out/trine.$r.err" || { cat "$out/trine.$r.err"; die "trine failed"; }
+  say_rates "repeat $r: trine" "$out/trine.$r"
 done
 grep -h -m1 'kernel' "$out/trine.1.err" | sed 's/^/[trine] /' || true
 
