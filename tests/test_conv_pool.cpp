@@ -1,5 +1,6 @@
 // conv2d and pooling, forward and backward, against plain-loop references on odd shapes, strides,
-// padding and batches split into several im2col chunks; max-pool ties/NaN, avg-pool padding.
+// padding and batches split into several im2col chunks; max-pool ties/NaN, the fused
+// max_pool2d_relu, avg-pool padding.
 #include <gtest/gtest.h>
 
 #include <cmath>

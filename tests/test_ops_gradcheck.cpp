@@ -452,10 +452,16 @@ TEST(GradcheckNN, Pooling) {
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d(t, 2); }), {x}));
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d(t, 3, 2, 1); }), {x}));
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d(t, 3, 1); }), {x}));
-  // Values -0.6 .. 0.6 in steps of 0.05: some windows' maxima are negative (no gradient), none
-  // lies within a step of the ReLU's kink at 0 but the exact 0, which takes none either way.
-  EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d_relu(t, 2); }), {x}));
-  EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d_relu(t, 3, 2, 1); }), {x}));
+  // Values -1.725 .. 0.725, 0.05 apart and none within 0.025 of the ReLU's kink at 0: windows
+  // whose maximum is negative (some, asserted) take no gradient, the others their maximum's.
+  Tensor xr = (distinct_tensor({1, 2, 5, 5}, 82, 0.05f) - 0.475f).set_requires_grad(true);
+  for (int64_t k : {2, 3}) {
+    const std::vector<float> y = max_pool2d_relu(xr.detach(), k, 2, k - 2).to_vector();
+    EXPECT_GT(std::count(y.begin(), y.end(), 0.f), 0) << k << "x" << k;
+    EXPECT_LT(std::count(y.begin(), y.end(), 0.f), static_cast<long>(y.size())) << k << "x" << k;
+  }
+  EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d_relu(t, 2); }), {xr}));
+  EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return max_pool2d_relu(t, 3, 2, 1); }), {xr}));
   Tensor y = leaf({2, 2, 6, 5}, 81);
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return avg_pool2d(t, 2); }), {y}));
   EXPECT_TRUE(gradcheck_ok(f1([](auto& t) { return avg_pool2d(t, 3, 2, 1); }), {y}));
