@@ -293,6 +293,12 @@ template <typename V, typename T>
   store8(g0, lo0), store8(g0 + 8, hi0), store8(g1, lo1), store8(g1 + 8, hi1);
 }
 
+// Whether a pooling takes the 2x2/2 max-pool kernels below: max (or max of ReLU), no padding.
+bool max_pool_2x2(PoolKind kind, const PoolGeom& g) {
+  return is_max_pool(kind) && g.ph == 0 && g.pw == 0 && g.kh == 2 && g.kw == 2 && g.sh == 2 &&
+         g.sw == 2;
+}
+
 // Whether output row oy's blocks may read and write past the row's end: a last, partial block
 // touches up to round_up(OW, 8) outputs and twice as many columns of the input rows 2 oy and
 // 2 oy + 1. Within the plane that lands on the next rows, which are done after this one and
@@ -317,19 +323,15 @@ TRINE_VECTOR_CLONES void max_pool_2x2_plane(const float* x, const PoolGeom& g, b
       max_pool_2x2_block(r0 + 2 * ox, r0 + g.W + 2 * ox, base + static_cast<int32_t>(2 * ox), W,
                          relu, o + ox, a + ox);
     if (direct >= g.OW) continue;
+    // The block reads through the copies but numbers the cells as in the plane (base, W).
     const int64_t ox = direct, n = g.OW - ox, cols = g.W - 2 * ox;  // n < 8, cols <= 2 n + 1
     float in0[16] = {}, in1[16] = {}, best[8];
     int32_t arg[8];
     std::memcpy(in0, r0 + 2 * ox, static_cast<size_t>(cols) * sizeof(float));
     std::memcpy(in1, r0 + g.W + 2 * ox, static_cast<size_t>(cols) * sizeof(float));
-    max_pool_2x2_block(in0, in1, 0, 16, relu, best, arg);
-    for (int64_t j = 0; j < n; ++j) {
-      o[ox + j] = best[j];
-      // arg is relative to the copies' layout: rows 16 floats apart.
-      a[ox + j] = arg[j] < 0    ? -1
-                  : arg[j] < 16 ? base + static_cast<int32_t>(2 * ox) + arg[j]
-                                : base + static_cast<int32_t>(2 * ox) + arg[j] - 16 + W;
-    }
+    max_pool_2x2_block(in0, in1, base + static_cast<int32_t>(2 * ox), W, relu, best, arg);
+    std::memcpy(o + ox, best, static_cast<size_t>(n) * sizeof(float));
+    std::memcpy(a + ox, arg, static_cast<size_t>(n) * sizeof(int32_t));
   }
 }
 
@@ -378,7 +380,7 @@ void CpuBackend::pool2d_forward(PoolKind kind, const float* x, const PoolGeom& g
   // Without padding every window lies inside the plane: no bounds checks.
   const bool inside = g.ph == 0 && g.pw == 0;
   const bool relu = kind == PoolKind::MaxRelu;
-  if (is_max_pool(kind) && inside && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2) {
+  if (max_pool_2x2(kind, g)) {
     parallel_for(planes, grain, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
         max_pool_2x2_plane(x + p * g.H * g.W, g, relu, out + p * ohw, argmax + p * ohw);
@@ -429,8 +431,7 @@ void CpuBackend::pool2d_backward(PoolKind kind, const float* gy, const int32_t* 
                                  const PoolGeom& g, int64_t planes, float* gx) {
   const int64_t ohw = g.OH * g.OW, hw = g.H * g.W;
   const float inv_area = 1.f / static_cast<float>(g.kh * g.kw);
-  const bool max_2x2 = is_max_pool(kind) && g.ph == 0 && g.pw == 0 && g.kh == 2 && g.kw == 2 &&
-                       g.sh == 2 && g.sw == 2;
+  const bool max_2x2 = max_pool_2x2(kind, g);
   parallel_for(
       planes, std::max<int64_t>(1, cpu::kGrain / std::max<int64_t>(1, hw)),
       [&](int64_t p0, int64_t p1) {
